@@ -1,0 +1,134 @@
+"""The ``neurosim`` command."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import torch
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from neurosim.training.job import JobResult
+
+app = typer.Typer(
+    name="neurosim",
+    help="Simulate spiking networks, estimate their energy on hardware, train them.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+console = Console(soft_wrap=True)
+
+
+@app.callback()
+def _root() -> None:
+    """neurosim: spiking networks on PyTorch, with hardware energy estimates."""
+
+
+class DatasetName(StrEnum):
+    digits = "digits"
+    mnist = "mnist"
+    fashion_mnist = "fashion-mnist"
+
+
+class ModelKind(StrEnum):
+    snn = "snn"
+    s2nn = "s2nn"
+    ann = "ann"
+
+
+class Arch(StrEnum):
+    mlp = "mlp"
+    cnn = "cnn"
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def _validation_message(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"])
+        got = e.get("input")
+        text = f"{where}: {e['msg']}" if where else e["msg"]
+        parts.append(text if isinstance(got, dict) else f"{text} (got {got!r})")
+    return "; ".join(parts).replace("Value error, ", "")
+
+
+@app.command()
+def train(
+    dataset: Annotated[DatasetName, typer.Option(help="Training data.")] = DatasetName.digits,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Folder with MNIST/Fashion-MNIST IDX files.")
+    ] = None,
+    model: Annotated[ModelKind, typer.Option(help="snn (LIF, T steps), s2nn or ann.")] = (
+        ModelKind.snn
+    ),
+    arch: Annotated[Arch, typer.Option(help="mlp or small cnn.")] = Arch.mlp,
+    T: Annotated[
+        int | None, typer.Option("--T", "-T", help="Time steps (snn: default 8; others 1).")
+    ] = None,
+    hidden: Annotated[list[int] | None, typer.Option(help="Hidden width; repeat.")] = None,
+    epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
+    batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
+    seed: Annotated[int, typer.Option(help="Seed for weights, batches, noise.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("runs/train"),
+    resume: Annotated[bool, typer.Option(help="Continue from OUT/checkpoint.pt.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+) -> None:
+    """Train a classifier (default: an SNN on the embedded sklearn digits) and report it."""
+    from neurosim.training.job import TrainConfig, run_job
+
+    model_kw: dict[str, object] = {"kind": model.value, "arch": arch.value, "T": T}
+    if hidden:
+        model_kw["hidden"] = tuple(hidden)
+    try:
+        cfg = TrainConfig.for_dataset(
+            dataset.value,
+            data_dir=str(data_dir) if data_dir else None,
+            model=model_kw,
+            epochs=epochs,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+        )
+    except ValidationError as err:
+        raise _fail(_validation_message(err)) from None
+    if threads is not None:
+        if threads < 1:
+            raise _fail(f"--threads {threads} is not valid; expected >= 1")
+        torch.set_num_threads(threads)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:  # torch's word for an unknown device string
+        raise _fail(f"--device {device!r} is not valid: {err}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise _fail(f"--device {device}: CUDA is not available on this machine")
+    try:
+        result = run_job(cfg, out, resume=resume, progress=progress, device=device)
+    except (FileNotFoundError, ValueError) as err:
+        raise _fail(str(err)) from None
+    _print_result(cfg.model.kind, cfg.model.steps, result)
+
+
+def _print_result(kind: str, steps: int, result: JobResult) -> None:
+    table = Table(title=f"neurosim train — {kind}, T = {steps}", show_header=False)
+    table.add_row("test accuracy", f"{100 * result.test_accuracy:.2f} %")
+    table.add_row("training time", f"{result.seconds:.1f} s ({len(result.history)} epochs)")
+    for name, r in result.firing_rates.items():
+        table.add_row(f"firing rate {name}", f"{r:.4f} spikes/neuron/step")
+    table.add_row("checkpoint", str(result.checkpoint))
+    console.print(table)
+
+
+def main() -> None:
+    app()

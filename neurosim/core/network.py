@@ -1,0 +1,153 @@
+"""Networks: an ordered stack of lifted layers and neuron modules.
+
+``net(x)`` returns the output ``[T, B, ...]``; ``net.run(x)`` returns a ``Run`` with the
+output, every layer's input and output (kept in the autograd graph, so an energy penalty
+computed from them is differentiable), the final state of every neuron layer, and on
+request the membrane traces. A single-step network is the same code with T = 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from neurosim.core.layers import ShapeError, is_lifted
+from neurosim.core.neuron_layers import Neuron
+
+__all__ = ["LayerActivity", "Run", "Sequential", "check_sequence"]
+
+
+def check_sequence(x: Any, where: str = "input") -> None:
+    """Validate a time-first input ``[T, B, ...]``: a finite floating tensor with T, B ≥ 1."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{where} must be a torch.Tensor [T, B, ...], got {type(x).__name__}")
+    if x.dim() < 2:
+        raise ShapeError(f"{where} must be time-first [T, B, ...], got shape {list(x.shape)}")
+    if x.shape[0] == 0:
+        raise ShapeError(f"{where} has T = 0 time steps (shape {list(x.shape)}); expected T >= 1")
+    if x.shape[1] == 0:
+        raise ShapeError(f"{where} has an empty batch (shape {list(x.shape)}); expected B >= 1")
+    if not x.is_floating_point():
+        raise TypeError(f"{where} must be a floating tensor, got dtype {x.dtype}")
+    if torch.isnan(x).any():
+        raise ValueError(f"{where} contains NaN values (shape {list(x.shape)})")
+
+
+@dataclass(frozen=True)
+class LayerActivity:
+    """What went into and came out of one layer during a run (``[T, B, ...]`` each)."""
+
+    index: int
+    name: str
+    layer: nn.Module
+    input: Tensor
+    output: Tensor
+
+    @property
+    def spiking(self) -> bool:
+        return isinstance(self.layer, Neuron)
+
+
+@dataclass(frozen=True)
+class Run:
+    """Result of ``Sequential.run``.
+
+    output: the last layer's output ``[T, B, ...]``.
+    activity: one ``LayerActivity`` per layer, in order.
+    states: final state of every layer (``None`` for stateless ones); pass it as
+        ``state=`` to the next ``run`` to continue.
+    membranes: layer index → membrane trace ``[T, B, ...]`` when ``record_membrane``.
+    """
+
+    output: Tensor
+    activity: tuple[LayerActivity, ...]
+    states: tuple[Any, ...]
+    membranes: dict[int, Tensor] = field(default_factory=dict)
+
+    def spiking_layers(self) -> tuple[LayerActivity, ...]:
+        return tuple(a for a in self.activity if a.spiking)
+
+    def firing_rates(self) -> dict[str, float]:
+        """Mean spikes per neuron per step for every spiking layer, by layer name."""
+        return {a.name: float(a.output.detach().float().mean()) for a in self.spiking_layers()}
+
+
+class Sequential(nn.Module):
+    """An ordered stack of layers over time-first tensors.
+
+    Layers are neurosim layers (``Linear``, ``Conv2d``, pools, ``Flatten``, ``Dropout``,
+    ``Lifted``), neuron modules (``LIF``, ``IF``, ``RecurrentLIF``, ``S2NN``) or elementwise
+    torch activations (``nn.ReLU``, ...). Wrap any other per-sample module in ``Lifted``.
+    """
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__()
+        if not layers:
+            raise ValueError("Sequential needs at least one layer")
+        for i, layer in enumerate(layers):
+            if not (isinstance(layer, Neuron) or is_lifted(layer)):
+                raise TypeError(
+                    f"layer {i} ({type(layer).__name__}) does not take [T, B, ...] input; "
+                    "use a neurosim layer or wrap it: ns.Lifted(module)"
+                )
+        self.layers = nn.ModuleList(layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[nn.Module]:
+        return iter(self.layers)
+
+    def __getitem__(self, i: int) -> nn.Module:
+        return self.layers[i]
+
+    def layer_names(self) -> list[str]:
+        """``"<index>.<ClassName>"`` for every layer, e.g. ``"1.LIF"``."""
+        return [f"{i}.{type(layer).__name__}" for i, layer in enumerate(self.layers)]
+
+    def _check_states(self, state: Sequence[Any] | None) -> Sequence[Any]:
+        if state is None:
+            return [None] * len(self.layers)
+        if len(state) != len(self.layers):
+            raise ValueError(
+                f"state has {len(state)} entries but the network has {len(self.layers)} layers;"
+                " pass run.states from a previous run of this network, or None"
+            )
+        return state
+
+    def _apply_layer(self, i: int, layer: nn.Module, x: Tensor, state: Any, record: bool) -> Any:
+        try:
+            if isinstance(layer, Neuron):
+                return layer.trace(x, state) if record else (*layer(x, state), None)
+            return layer(x), None, None
+        except ShapeError as err:
+            raise ShapeError(f"layer {i} ({type(layer).__name__}): {err}") from None
+
+    def forward(self, x: Tensor, state: Sequence[Any] | None = None) -> Tensor:
+        """``[T, B, ...] → [T, B, ...]``; intermediate activity is not kept."""
+        check_sequence(x)
+        states = self._check_states(state)
+        for i, layer in enumerate(self.layers):
+            x, _, _ = self._apply_layer(i, layer, x, states[i], record=False)
+        return x
+
+    def run(
+        self, x: Tensor, state: Sequence[Any] | None = None, record_membrane: bool = False
+    ) -> Run:
+        """Run over ``x [T, B, ...]`` keeping every layer's input and output (see ``Run``)."""
+        check_sequence(x)
+        states = self._check_states(state)
+        names = self.layer_names()
+        activity, new_states, membranes = [], [], {}
+        for i, layer in enumerate(self.layers):
+            y, st, mem = self._apply_layer(i, layer, x, states[i], record_membrane)
+            activity.append(LayerActivity(i, names[i], layer, x, y))
+            new_states.append(st)
+            if mem is not None:
+                membranes[i] = mem
+            x = y
+        return Run(x, tuple(activity), tuple(new_states), membranes)

@@ -1,0 +1,107 @@
+"""Ready-made classifiers built from a validated ``ModelConfig``.
+
+* ``snn``: multi-step LIF network; hidden and output layers spike, read out by spike count.
+* ``s2nn``: single-step spiking network (T = 1): real-valued input to the first layer,
+  S2NN spikes between hidden layers, real-valued output (Suetake et al.).
+* ``ann``: the same architecture with ReLU, T = 1 — the baseline.
+
+``arch="mlp"`` is ``Flatten → [Linear → neuron] × len(hidden) → Linear (→ LIF)``;
+``arch="cnn"`` puts ``[Conv2d(3×3, pad 1) → neuron → AvgPool2d(2)] × len(channels)`` first.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
+
+from neurosim.core import IF, LIF, S2NN, AvgPool2d, Conv2d, Flatten, Linear, Sequential
+from neurosim.core.encoding import Direct, Encoder, Latency, Poisson
+from neurosim.core.surrogate import available
+
+__all__ = ["ModelConfig", "build_encoder", "build_model"]
+
+
+class ModelConfig(BaseModel):
+    """Everything needed to rebuild a model (stored in checkpoints)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["snn", "s2nn", "ann"] = "snn"
+    arch: Literal["mlp", "cnn"] = "mlp"
+    input_shape: tuple[int, ...] = Field(min_length=1)
+    n_classes: int = Field(ge=2)
+    hidden: tuple[int, ...] = (128,)
+    channels: tuple[int, ...] = (16, 32)
+    T: int | None = Field(default=None, ge=1, description="time steps; 1 for s2nn/ann")
+    neuron: Literal["lif", "if"] = "lif"
+    tau_mem: float = Field(default=20e-3, gt=0, description="seconds")
+    dt: float = Field(default=1e-3, gt=0, description="seconds")
+    v_th: float = 1.0
+    surrogate: str | None = None
+    encoder: Literal["direct", "poisson", "latency"] = "direct"
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelConfig:
+        if self.kind != "snn" and self.T not in (None, 1):
+            raise ValueError(f"model {self.kind!r} is single-step: T must be 1, got {self.T}")
+        if self.surrogate is not None and self.surrogate not in available():
+            raise ValueError(
+                f"surrogate={self.surrogate!r} is not valid; expected one of "
+                + ", ".join(available())
+            )
+        if self.arch == "cnn" and len(self.input_shape) != 3:
+            raise ValueError(f"arch 'cnn' needs input_shape (C, H, W), got {self.input_shape}")
+        if any(h < 1 for h in self.hidden + self.channels):
+            raise ValueError("hidden sizes and channels must be >= 1")
+        return self
+
+    @property
+    def steps(self) -> int:
+        """Time steps the model runs for (8 for ``snn`` unless set, else 1)."""
+        return self.T if self.T is not None else (8 if self.kind == "snn" else 1)
+
+
+def _activation(cfg: ModelConfig) -> nn.Module:
+    if cfg.kind == "ann":
+        return nn.ReLU()
+    if cfg.kind == "s2nn":
+        return S2NN(v_th=0.0, surrogate=cfg.surrogate or "s2nn")
+    surrogate = cfg.surrogate or "atan"
+    if cfg.neuron == "if":
+        return IF(v_th=cfg.v_th, surrogate=surrogate)
+    return LIF(tau_mem=cfg.tau_mem, dt=cfg.dt, v_th=cfg.v_th, surrogate=surrogate)
+
+
+def build_model(cfg: ModelConfig) -> Sequential:
+    """Build the network described by ``cfg`` (fresh, randomly initialised weights)."""
+    layers: list[nn.Module] = []
+    shape = cfg.input_shape
+    if cfg.arch == "cnn":
+        c, h, w = shape
+        for out in cfg.channels:
+            layers += [Conv2d(c, out, 3, padding=1), _activation(cfg), AvgPool2d(2)]
+            c, h, w = out, h // 2, w // 2
+            if h == 0 or w == 0:
+                raise ValueError(f"input {cfg.input_shape} is too small for {cfg.channels}")
+        shape = (c, h, w)
+    layers.append(Flatten())
+    width = math.prod(shape)
+    for size in cfg.hidden:
+        layers += [Linear(width, size), _activation(cfg)]
+        width = size
+    layers.append(Linear(width, cfg.n_classes))
+    if cfg.kind == "snn":
+        layers.append(_activation(cfg))
+    return Sequential(*layers)
+
+
+def build_encoder(cfg: ModelConfig) -> Encoder:
+    """The input encoder of ``cfg`` (single-step models always use direct input)."""
+    if cfg.kind != "snn" or cfg.encoder == "direct":
+        return Direct(cfg.steps)
+    if cfg.encoder == "poisson":
+        return Poisson(cfg.steps)
+    return Latency(cfg.steps)

@@ -1,0 +1,53 @@
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from neurosim.cli import app
+
+runner = CliRunner()
+
+
+def test_help_lists_train() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "train" in result.output
+    result = runner.invoke(app, ["train", "--help"])
+    assert result.exit_code == 0
+    for option in ("--dataset", "--model", "--T", "--epochs", "--out"):
+        assert option in result.output
+
+
+def test_train_prints_accuracy_and_rates(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["train", "--epochs", "2", "--T", "4", "--out", str(tmp_path), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "test accuracy" in result.output
+    assert "firing rate 2.LIF" in result.output
+    assert "firing rate 4.LIF" in result.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["config"]["model"]["T"] == 4
+    assert f"{100 * metrics['test_accuracy']:.2f} %" in result.output
+
+
+def test_bad_options_give_one_line_errors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--model", "s2nn", "--T", "3", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "single-step: T must be 1, got 3" in result.output
+    result = runner.invoke(app, ["train", "--epochs", "0", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "epochs" in result.output
+    missing = tmp_path / "nowhere"
+    result = runner.invoke(
+        app, ["train", "--dataset", "mnist", "--data-dir", str(missing), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "does not exist" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_bad_device_is_named(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--device", "toaster", "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--device 'toaster' is not valid" in result.output
