@@ -55,8 +55,10 @@ def _store(module: nn.Module, name: str, value: Tensor, learn: bool) -> None:
 def _check_input(neuron: nn.Module, x: Tensor) -> None:
     if not isinstance(x, Tensor):
         raise TypeError(f"{neuron} expects a tensor [T, B, ...], got {type(x).__name__}")
-    if x.dim() < 2:
-        raise ShapeError(f"{neuron} expects input [T, B, ...], got shape {list(x.shape)}")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise ShapeError(
+            f"{neuron} expects input [T, B, ...] with T >= 1, got shape {list(x.shape)}"
+        )
 
 
 class Neuron(nn.Module, ABC):
@@ -218,7 +220,7 @@ class LIF(_LIFBase):
     @property
     def tau_mem(self) -> Tensor:
         """Membrane time constant in seconds, ``−dt / ln β``."""
-        return -self.dt / torch.log(self.beta.detach().clamp(0.0, 1.0))
+        return self.dt / torch.log(1.0 / self.beta.detach().clamp(0.0, 1.0))
 
     def extra_repr(self) -> str:
         return f"beta={self._value(self.beta)}, dt={self.dt:g}, {self._reset_repr()}"
