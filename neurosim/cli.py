@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from neurosim.energy.report import EnergyReport
     from neurosim.training.job import JobResult
 
 app = typer.Typer(
@@ -21,7 +23,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(soft_wrap=True)
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 @app.callback()
@@ -128,6 +130,83 @@ def _print_result(kind: str, steps: int, result: JobResult) -> None:
         table.add_row(f"firing rate {name}", f"{r:.4f} spikes/neuron/step")
     table.add_row("checkpoint", str(result.checkpoint))
     console.print(table)
+
+
+@app.command()
+def profiles(
+    name: Annotated[str | None, typer.Argument(help="Show every constant of one profile.")] = None,
+) -> None:
+    """List the bundled hardware profiles with their sources (or one profile in full)."""
+    from neurosim.hardware import load, load_all
+    from neurosim.hardware.listing import profile_detail, profiles_table
+
+    try:
+        console.print(profile_detail(load(name)) if name else profiles_table(load_all()))
+    except (FileNotFoundError, ValueError) as err:
+        raise _fail(str(err)) from None
+
+
+@app.command()
+def energy(
+    checkpoint: Annotated[
+        Path, typer.Option(help="Trained model (default: train the default model there).")
+    ] = Path("runs/train/checkpoint.pt"),
+    profile: Annotated[
+        list[str] | None, typer.Option(help="Profile name or YAML path; repeat. Default: all.")
+    ] = None,
+    samples: Annotated[int, typer.Option(help="Test samples to average over.")] = 100,
+    baseline: Annotated[bool, typer.Option(help="Also price the same net as an ANN.")] = False,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write reports here.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a stacked bar plot (PNG).")] = None,
+    detail: Annotated[bool, typer.Option(help="Per-layer table for every profile.")] = True,
+) -> None:
+    """Energy per inference of a trained network on hardware profiles, per layer and term."""
+    import json
+
+    from neurosim.energy.checkpoint import estimate_checkpoint
+    from neurosim.energy.report import comparison_table
+    from neurosim.hardware import available
+    from neurosim.io import atomic_write_bytes
+
+    if not checkpoint.exists() and checkpoint == Path("runs/train/checkpoint.pt"):
+        console.print(f"no checkpoint at {checkpoint}: training the default model first")
+        from neurosim.training.job import TrainConfig, run_job
+
+        run_job(TrainConfig.for_dataset(), checkpoint.parent, progress=False)
+    try:
+        result = estimate_checkpoint(checkpoint, profile or list(available()), samples, baseline)
+    except (FileNotFoundError, ValueError) as err:
+        raise _fail(str(err)) from None
+    if detail:
+        for report in result.reports.values():
+            console.print(report.table())
+    console.print(comparison_table(result.reports))
+    if result.ann_reports:
+        table = comparison_table(result.ann_reports)
+        table.title = "ANN baseline (same layers and weights, ReLU, T = 1)"
+        console.print(table)
+    if json_out:
+        data = {"snn": {k: r.to_dict() for k, r in result.reports.items()}}
+        if result.ann_reports:
+            data["ann"] = {k: r.to_dict() for k, r in result.ann_reports.items()}
+        atomic_write_bytes(json_out, json.dumps(data, indent=2).encode())
+    if plot:
+        _plot_reports(result.reports, plot)
+
+
+def _plot_reports(reports: dict[str, EnergyReport], path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from neurosim.viz import plot_energy, plot_energy_comparison
+
+    if len(reports) == 1:
+        fig = Figure(figsize=(7, 4), layout="constrained")
+        plot_energy(next(iter(reports.values())), fig.add_subplot())
+    else:
+        fig = Figure(figsize=(max(7, len(reports) * 0.8), 4.5), layout="constrained")
+        plot_energy_comparison(reports, fig.add_subplot())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
 
 
 def main() -> None:

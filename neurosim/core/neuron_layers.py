@@ -198,9 +198,16 @@ class LIF(_LIFBase):
     ) -> None:
         beta = _beta_from_tau(tau_mem, dt)
         super().__init__(
-            beta, v_th, v_reset, reset, reset_timing, detach_reset, surrogate, learn_beta,
+            beta,
+            v_th,
+            v_reset,
+            reset,
+            reset_timing,
+            detach_reset,
+            surrogate,
+            learn_beta,
             learn_threshold,
-        )  # fmt: skip
+        )
         self.dt = float(dt)
 
     @classmethod
@@ -240,9 +247,16 @@ class IF(_LIFBase):
         learn_threshold: bool = False,
     ) -> None:
         super().__init__(
-            torch.tensor(1.0), v_th, v_reset, reset, reset_timing, detach_reset, surrogate,
-            False, learn_threshold,
-        )  # fmt: skip
+            torch.tensor(1.0),
+            v_th,
+            v_reset,
+            reset,
+            reset_timing,
+            detach_reset,
+            surrogate,
+            False,
+            learn_threshold,
+        )
 
     def extra_repr(self) -> str:
         return self._reset_repr()

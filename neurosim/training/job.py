@@ -99,10 +99,21 @@ def run_job(
         _check_same_job(ckpt, cfg)
     t0 = time.perf_counter()
     history = fit(
-        net, train, test=test, encoder=encoder, loss=loss, epochs=cfg.epochs, lr=cfg.lr,
-        batch_size=cfg.batch_size, seed=cfg.seed, checkpoint=ckpt, resume=resume,
-        config=cfg.model_dump(mode="json"), progress=progress, device=device,
-    )  # fmt: skip
+        net,
+        train,
+        test=test,
+        encoder=encoder,
+        loss=loss,
+        epochs=cfg.epochs,
+        lr=cfg.lr,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        checkpoint=ckpt,
+        resume=resume,
+        config=cfg.model_dump(mode="json"),
+        progress=progress,
+        device=device,
+    )
     seconds = time.perf_counter() - t0
     final = evaluate(net, test, encoder=encoder, loss=loss, seed=cfg.seed, device=device)
     summary = {

@@ -162,19 +162,40 @@ def fit(
         start = int(state["epoch"]) + 1
     with _progress(progress) as bar:
         for epoch in range(start, epochs + 1):
-            metrics = _train_epoch(net, opt, x_all, y_all, encoder, loss, penalty, batch_size,
-                                   seed_for(seed, epoch), bar, epoch, device)  # fmt: skip
+            metrics = _train_epoch(
+                net,
+                opt,
+                x_all,
+                y_all,
+                encoder,
+                loss,
+                penalty,
+                batch_size,
+                seed_for(seed, epoch),
+                bar,
+                epoch,
+                device,
+            )
             if test is not None:
                 res = evaluate(net, test, encoder=encoder, loss=loss, seed=seed, device=device)
-                metrics |= {"test_accuracy": res.accuracy, "test_loss": res.loss,
-                            "firing_rates": res.firing_rates}  # fmt: skip
+                metrics |= {
+                    "test_accuracy": res.accuracy,
+                    "test_loss": res.loss,
+                    "firing_rates": res.firing_rates,
+                }
             history.append(metrics)
             if checkpoint is not None:
-                save_checkpoint(checkpoint, {
-                    "epoch": epoch, "model_state": net.state_dict(),
-                    "optimizer_state": opt.state_dict(), "history": history,
-                    "config": config or {}, "seed": seed,
-                })  # fmt: skip
+                save_checkpoint(
+                    checkpoint,
+                    {
+                        "epoch": epoch,
+                        "model_state": net.state_dict(),
+                        "optimizer_state": opt.state_dict(),
+                        "history": history,
+                        "config": config or {},
+                        "seed": seed,
+                    },
+                )
             if on_epoch is not None:
                 on_epoch(metrics)
     return history

@@ -19,8 +19,13 @@ def test_default_models_reach_90_percent_on_digits(kind: str, tmp_path: Path) ->
     # the checkpoint alone rebuilds the same classifier
     net, cfg2 = load_model(result.checkpoint)
     assert cfg2 == cfg
-    again = evaluate(net, load("digits", "test"), encoder=build_encoder(cfg.model),
-                     loss=get_loss(cfg.loss_name), seed=cfg.seed)  # fmt: skip
+    again = evaluate(
+        net,
+        load("digits", "test"),
+        encoder=build_encoder(cfg.model),
+        loss=get_loss(cfg.loss_name),
+        seed=cfg.seed,
+    )
     assert again.accuracy == result.test_accuracy
     assert (tmp_path / "metrics.json").is_file()
 

@@ -26,8 +26,19 @@ def _net(seed: int) -> ns.Sequential:
 
 
 def _fit(net: ns.Sequential, epochs: int, **kw: object) -> list[dict]:
-    return fit(net, _data(0), test=_data(1), encoder=Poisson(6), loss=ce_count, epochs=epochs,
-               lr=1e-2, batch_size=16, seed=3, progress=False, **kw)  # type: ignore[arg-type]  # fmt: skip
+    return fit(
+        net,
+        _data(0),
+        test=_data(1),
+        encoder=Poisson(6),
+        loss=ce_count,
+        epochs=epochs,
+        lr=1e-2,
+        batch_size=16,
+        seed=3,
+        progress=False,
+        **kw,
+    )  # type: ignore[arg-type]
 
 
 def test_same_seed_same_result() -> None:

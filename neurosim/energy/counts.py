@@ -1,0 +1,180 @@
+"""Operation counts of a run, per layer, as tensors (summed over the run's T steps and B
+samples; divide by B for per-inference figures).
+
+* ``synops``: input events × exact fan-out, for synaptic layers whose event source is
+  binary (spikes, max-pooled spikes, or a binary network input), pulled back through
+  flatten/average-pool/dropout; plus the recurrent synapses of ``RecurrentLIF`` (spikes of
+  steps 0…T−2 reach the next step).
+* ``macs`` (non-binary input): nonzero input elements × fan-out; ``dense_macs``: every
+  input element × fan-out (what dense hardware computes).
+* ``updates`` (neurons × steps), split into ``driven`` (the neuron received nonzero input
+  that step) and idle; ``spikes`` emitted; ``packets``, ``hops_x``, ``hops_y`` of the
+  layer's spikes from the plan's placement.
+
+Every count is a sum of activity tensors times static maps, so counts taken from a run kept
+in the autograd graph are differentiable in the spikes (the energy penalty uses this);
+``driven`` goes through ``indicator``, a hard ``x ≠ 0`` by default.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import torch
+from torch import Tensor
+
+from neurosim.core.network import Run
+from neurosim.core.neuron_layers import RecurrentLIF
+from neurosim.energy.plan import INPUT, Plan, Route
+
+__all__ = ["COUNT_FIELDS", "LayerCounts", "count", "hard_indicator", "is_binary"]
+
+Indicator = Callable[[Tensor], Tensor]
+
+
+def hard_indicator(x: Tensor) -> Tensor:
+    """1 where ``x ≠ 0``, else 0 (not differentiable)."""
+    return (x.detach() != 0).to(torch.float64)
+
+
+def is_binary(x: Tensor) -> bool:
+    """Whether every element of ``x`` is 0 or 1 (events, not graded values)."""
+    d = x.detach()
+    return bool(((d == 0) | (d == 1)).all())
+
+
+@dataclass(frozen=True)
+class LayerCounts:
+    """Counts of one layer over a whole run (scalars as 0-d float64 tensors)."""
+
+    index: int
+    name: str
+    kind: str
+    units: int  # neurons (or activation units) per sample
+    n_cores: int  # cores the layer's work runs on (synaptic: its destination's cores)
+    analog: bool  # synaptic layer fed non-binary input (priced as MACs)
+    weight_bits: int | None  # the layer's own weight precision (quantised), else None
+    synops: Tensor
+    macs: Tensor
+    dense_macs: Tensor
+    updates: Tensor
+    driven: Tensor
+    spikes: Tensor
+    packets: Tensor
+    hops_x: Tensor
+    hops_y: Tensor
+
+    @property
+    def idle(self) -> Tensor:
+        return self.updates - self.driven
+
+    def as_floats(self, per: float = 1.0) -> dict[str, float]:
+        """The counts as plain numbers, divided by ``per`` (e.g. the batch size)."""
+        return {f: float(getattr(self, f).detach()) / per for f in COUNT_FIELDS} | {
+            "idle": float(self.idle.detach()) / per
+        }
+
+
+COUNT_FIELDS = tuple(
+    f.name
+    for f in fields(LayerCounts)
+    if f.name not in ("index", "name", "kind", "units", "n_cores", "analog", "weight_bits")
+)
+
+
+def _zero(like: Tensor) -> Tensor:
+    return torch.zeros((), dtype=torch.float64, device=like.device)
+
+
+def _weighted(events: Tensor, per_unit: Tensor) -> Tensor:
+    """``Σ_{t,b,i} events[t,b,i] · per_unit[i]`` in float64."""
+    return (events.to(torch.float64) * per_unit.to(events.device)).sum()
+
+
+def _route_counts(events: Tensor, route: Route | None) -> tuple[Tensor, Tensor, Tensor]:
+    if route is None:
+        z = _zero(events)
+        return z, z, z
+    return (
+        _weighted(events, route.packets),
+        _weighted(events, route.hops_x),
+        _weighted(events, route.hops_y),
+    )
+
+
+def _drive(layer: object, x: Tensor, out: Tensor) -> Tensor:
+    """What a neuron receives each step: its input, plus recurrent input if it has any."""
+    if not isinstance(layer, RecurrentLIF) or x.shape[0] < 2:
+        return x
+    w = (layer.recurrent.weight.detach() != 0).to(out.dtype)
+    rec = torch.nn.functional.linear(out[:-1].detach(), w)
+    return x.detach().abs() + torch.cat([torch.zeros_like(rec[:1]), rec])
+
+
+def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[LayerCounts]:
+    """Per-layer counts of ``run`` (see the module docstring)."""
+    acts = run.activity
+    if len(acts) != len(plan.layers):
+        raise ValueError(
+            f"the plan has {len(plan.layers)} layers but the run has {len(acts)}; "
+            "make the plan from a run of the same network"
+        )
+    result = []
+    for a, p in zip(acts, plan.layers, strict=True):
+        if tuple(a.input.shape[2:]) != p.in_shape:
+            raise ValueError(
+                f"layer {a.name}: input shape {list(a.input.shape[2:])} differs from the "
+                f"plan's {list(p.in_shape)}; make a plan for this input shape"
+            )
+        steps, batch = a.input.shape[0], a.input.shape[1]
+        z = _zero(a.input)
+        synops = macs = dense = updates = driven = spikes = z
+        packets = hops_x = hops_y = z
+        units = 0
+        analog = False
+        if p.kind == "synaptic":
+            if p.fanout_in is None or p.fanout_src is None or p.source is None:
+                raise ValueError(f"layer {a.name}: the plan has no fan-out for it")
+            src = acts[0].input if p.source == INPUT else acts[p.source].output
+            dense = p.fanout_in.sum() * steps * batch
+            analog = not is_binary(src)
+            if analog:
+                macs = _weighted(indicator(a.input), p.fanout_in)
+            else:
+                synops = _weighted(src, p.fanout_src)
+        elif p.kind in ("neuron", "activation", "pool"):
+            units = int(torch.tensor(p.out_shape).prod()) if p.out_shape else 1
+            out = a.output
+            if p.kind != "pool":
+                updates = torch.tensor(float(units * steps * batch), dtype=torch.float64)
+                driven = indicator(_drive(a.layer, a.input, out)).sum()
+            if p.kind != "activation" and is_binary(out):
+                spikes = out.to(torch.float64).sum()
+                packets, hops_x, hops_y = _route_counts(out, p.route)
+            if p.rec_fanout is not None and steps > 1:
+                rec = out[:-1]
+                synops = synops + _weighted(rec, p.rec_fanout)
+                rp, rx, ry = _route_counts(rec, p.rec_route)
+                packets, hops_x, hops_y = packets + rp, hops_x + rx, hops_y + ry
+        result.append(
+            LayerCounts(
+                a.index,
+                a.name,
+                p.kind,
+                units,
+                p.n_cores,
+                analog,
+                getattr(a.layer, "weight_bits", None),
+                synops,
+                macs,
+                dense,
+                updates,
+                driven,
+                spikes,
+                packets,
+                hops_x,
+                hops_y,
+            )
+        )
+    return result

@@ -1,0 +1,5 @@
+"""Plots (matplotlib): every function takes ``ax=None`` and returns the Axes."""
+
+from neurosim.viz.energy import plot_energy, plot_energy_comparison
+
+__all__ = ["plot_energy", "plot_energy_comparison"]
