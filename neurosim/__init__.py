@@ -1,5 +1,6 @@
 """neurosim: spiking networks on PyTorch with hardware energy estimates."""
 
+from neurosim import energy, hardware
 from neurosim.core import (
     IF,
     LIF,
@@ -46,5 +47,7 @@ __all__ = [
     "ShapeError",
     "__version__",
     "encoding",
+    "energy",
+    "hardware",
     "surrogate",
 ]

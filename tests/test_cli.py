@@ -51,3 +51,43 @@ def test_bad_device_is_named(tmp_path: Path) -> None:
     result = runner.invoke(app, ["train", "--device", "toaster", "--out", str(tmp_path)])
     assert result.exit_code == 2
     assert "--device 'toaster' is not valid" in result.output
+
+
+def test_profiles_lists_every_bundled_profile() -> None:
+    from neurosim.hardware import available
+
+    result = runner.invoke(app, ["profiles"])
+    assert result.exit_code == 0, result.output
+    for name in available():
+        assert name in result.output
+    one = runner.invoke(app, ["profiles", "loihi"])
+    assert one.exit_code == 0
+    assert "23.6" in one.output
+    assert "Davies" in one.output
+    bad = runner.invoke(app, ["profiles", "nope"])
+    assert bad.exit_code == 2
+    assert "unknown hardware profile 'nope'" in bad.output
+
+
+def test_energy_on_a_checkpoint(tmp_path: Path) -> None:
+    trained = runner.invoke(
+        app, ["train", "--epochs", "1", "--T", "3", "--out", str(tmp_path), "--no-progress"]
+    )
+    assert trained.exit_code == 0, trained.output
+    args = ["energy", "--checkpoint", str(tmp_path / "checkpoint.pt"), "--samples", "20"]
+    args += ["--profile", "loihi", "--profile", "asic45-fp32", "--baseline"]
+    args += ["--json", str(tmp_path / "e.json"), "--plot", str(tmp_path / "e.png")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "energy per inference on loihi" in result.output
+    assert "ANN baseline" in result.output
+    data = json.loads((tmp_path / "e.json").read_text())
+    assert set(data["snn"]) == {"loihi", "asic45-fp32"}
+    assert data["snn"]["loihi"]["energy_total_pj"] > 0
+    assert (tmp_path / "e.png").stat().st_size > 1000
+
+
+def test_energy_errors_are_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["energy", "--checkpoint", str(tmp_path / "none.pt")])
+    assert result.exit_code == 2
+    assert "does not exist" in result.output

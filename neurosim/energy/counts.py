@@ -6,7 +6,8 @@ samples; divide by B for per-inference figures).
   flatten/average-pool/dropout; plus the recurrent synapses of ``RecurrentLIF`` (spikes of
   steps 0…T−2 reach the next step).
 * ``macs`` (non-binary input): nonzero input elements × fan-out; ``dense_macs``: every
-  input element × fan-out (what dense hardware computes).
+  input element × fan-out, every step (what dense hardware computes; for binary inputs
+  the dense count of synaptic operations, recurrent synapses included).
 * ``updates`` (neurons × steps), split into ``driven`` (the neuron received nonzero input
   that step) and idle; ``spikes`` emitted; ``packets``, ``hops_x``, ``hops_y`` of the
   layer's spikes from the plan's placement.
@@ -155,6 +156,7 @@ def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[L
             if p.rec_fanout is not None and steps > 1:
                 rec = out[:-1]
                 synops = synops + _weighted(rec, p.rec_fanout)
+                dense = dense + p.rec_fanout.sum() * (steps - 1) * batch
                 rp, rx, ry = _route_counts(rec, p.rec_route)
                 packets, hops_x, hops_y = packets + rp, hops_x + rx, hops_y + ry
         result.append(

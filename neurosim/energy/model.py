@@ -2,7 +2,8 @@
 
 Per layer l (counts summed over the run, divided by the batch size for per-inference pJ):
 
-    synaptic = synops · e_synop
+    synaptic = synops · e_synop       (synops: spike events, or every synapse every step on
+                                        a profile that is not event-driven)
     dense    = MACs · e_mac           (MACs: nonzero inputs if the profile skips zeros, else all)
     neuron   = driven · e_driven + idle · e_idle + spikes · e_spike
     routing  = packets · e_packet + hops_x · e_hop_x + hops_y · e_hop_y
@@ -34,20 +35,25 @@ TERMS = ("synaptic", "dense", "neuron", "routing", "memory", "static")
 _PJ_PER_MW_S = 1e9  # 1 mW · 1 s = 1e-3 J = 1e9 pJ
 
 
-def _priced_macs(c: LayerCounts, profile: HardwareProfile) -> Tensor:
-    if not c.analog:
-        return c.macs
-    return c.macs if profile.skips_zero_inputs else c.dense_macs
+def priced_ops(c: LayerCounts, profile: HardwareProfile) -> tuple[Tensor, Tensor]:
+    """``(synops, MACs)`` the profile pays for: events or every synapse every step for
+    binary inputs (``event_driven``), nonzero or all inputs for analog ones
+    (``skips_zero_inputs``)."""
+    if c.analog:
+        return c.synops, (c.macs if profile.skips_zero_inputs else c.dense_macs)
+    if profile.event_driven:
+        return c.synops, c.macs
+    return c.dense_macs, c.macs
 
 
 def layer_terms(c: LayerCounts, profile: HardwareProfile) -> dict[str, Tensor]:
     """Energy terms (pJ, summed over the run) and the layer's busy time (s) as tensors."""
-    macs = _priced_macs(c, profile)
+    synops, macs = priced_ops(c, profile)
     w_bytes = (c.weight_bits or profile.weight_bits) / 8.0
     s_bytes = profile.state_bits / 8.0
     cores = max(c.n_cores, 1)
     return {
-        "synaptic": c.synops * profile.e_synop_pj.value,
+        "synaptic": synops * profile.e_synop_pj.value,
         "dense": macs * profile.e_mac_pj.value,
         "neuron": c.driven * profile.e_neuron_driven_pj.value
         + c.idle * profile.e_neuron_idle_pj.value
@@ -55,10 +61,10 @@ def layer_terms(c: LayerCounts, profile: HardwareProfile) -> dict[str, Tensor]:
         "routing": c.packets * profile.e_packet_pj.value
         + c.hops_x * profile.e_hop_x_pj.value
         + c.hops_y * profile.e_hop_y_pj.value,
-        "memory": (c.synops + macs) * w_bytes * profile.e_weight_read_pj_per_byte.value
+        "memory": (synops + macs) * w_bytes * profile.e_weight_read_pj_per_byte.value
         + c.updates * 2.0 * s_bytes * profile.e_state_rw_pj_per_byte.value,
         "time_s": (
-            c.synops * profile.t_synop_s.value
+            synops * profile.t_synop_s.value
             + macs * profile.t_mac_s.value
             + c.updates * profile.t_neuron_s.value
             + c.hops_x * profile.t_hop_x_s.value

@@ -66,7 +66,10 @@ class HardwareProfile(BaseModel):
     per_op_numbers: Literal["published", "derived"] = Field(
         description="'derived' when no per-operation figure is published for this target"
     )
-    skips_zero_inputs: bool = Field(description="dense MACs on zero inputs are skipped")
+    skips_zero_inputs: bool = Field(description="MACs on zero-valued analog inputs are skipped")
+    event_driven: bool = Field(
+        description="binary inputs cost per spike event; if false, every synapse every step"
+    )
     weight_bits: int = Field(ge=1, le=64)
     state_bits: int = Field(ge=1, le=64)
     neurons_per_core: int = Field(ge=1)

@@ -15,6 +15,7 @@ def _make(**values: float | int | bool) -> HardwareProfile:
         "kind": "neuromorphic",
         "per_op_numbers": "derived",
         "skips_zero_inputs": True,
+        "event_driven": True,
         "weight_bits": 8,
         "state_bits": 16,
         "neurons_per_core": 1024,

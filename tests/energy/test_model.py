@@ -194,3 +194,15 @@ def test_estimate_leaves_training_mode_and_rejects_bad_input(make_profile) -> No
         estimate(net, torch.full((1, 1, 1, 8, 8), float("nan")), make_profile())
     with pytest.raises(TypeError, match="neurosim Sequential"):
         estimate(nn.Linear(2, 2), torch.zeros(1, 1, 2), make_profile())  # type: ignore[arg-type]
+
+
+def test_dense_processor_pays_every_synapse_every_step(make_profile) -> None:  # type: ignore[no-untyped-def]
+    rec = ns.RecurrentLIF(3, v_th=100.0)  # silent: no recurrent events
+    net = ns.Sequential(nn.Identity(), ns.LIF(v_th=0.5), ns.Linear(4, 3), rec)
+    x = torch.zeros(5, 2, 4)
+    x[0, 0, 0] = 1.0  # a single input spike
+    events = estimate(net, x, make_profile(e_synop_pj=1.0, event_driven=True))
+    dense = estimate(net, x, make_profile(e_synop_pj=1.0, event_driven=False))
+    assert events.terms_pj["synaptic"] == 3 / 2  # one spike, fan-out 3, per sample
+    # 4·3 feed-forward synapses for 5 steps, 3·3 recurrent ones for 4 steps
+    assert dense.terms_pj["synaptic"] == 4 * 3 * 5 + 3 * 3 * 4
