@@ -43,6 +43,13 @@ class ModelKind(StrEnum):
     ann = "ann"
 
 
+class PenaltyKind(StrEnum):
+    energy = "energy"
+    spikes = "spikes"
+    rate = "rate"
+    none = "none"
+
+
 class Arch(StrEnum):
     mlp = "mlp"
     cnn = "cnn"
@@ -54,13 +61,17 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _validation_message(err: ValidationError) -> str:
-    parts = []
+    parts, seen = [], set()
     for e in err.errors():
+        msg = e["msg"].replace("Value error, ", "")
+        if msg in seen:  # the same problem reached through two fields
+            continue
+        seen.add(msg)
         where = ".".join(str(p) for p in e["loc"])
         got = e.get("input")
-        text = f"{where}: {e['msg']}" if where else e["msg"]
+        text = f"{where}: {msg}" if where else msg
         parts.append(text if isinstance(got, dict) else f"{text} (got {got!r})")
-    return "; ".join(parts).replace("Value error, ", "")
+    return "; ".join(parts)
 
 
 @app.command()
@@ -86,8 +97,23 @@ def train(
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:1, ...")] = "cpu",
+    energy_profile: Annotated[
+        str | None,
+        typer.Option(help="Hardware profile (name or YAML): log energy per inference on it."),
+    ] = None,
+    energy_weight: Annotated[
+        float, typer.Option(help="Weight of the penalty (pJ⁻¹ for the energy penalty).")
+    ] = 0.0,
+    penalty: Annotated[
+        PenaltyKind | None,
+        typer.Option(help="energy (the estimate on --energy-profile), spikes, rate, none."),
+    ] = None,
 ) -> None:
-    """Train a classifier (default: an SNN on the embedded sklearn digits) and report it."""
+    """Train a classifier (default: an SNN on the embedded sklearn digits) and report it.
+
+    With --energy-profile loihi --energy-weight 1e-6 the loss adds 1e-6 × the network's
+    estimated energy per inference on Loihi (pJ), the same number `neurosim energy` prints.
+    """
     from neurosim.training.job import TrainConfig, run_job
 
     model_kw: dict[str, object] = {"kind": model.value, "arch": arch.value, "T": T}
@@ -102,6 +128,8 @@ def train(
             batch_size=batch_size,
             lr=lr,
             seed=seed,
+            energy_profile=energy_profile,
+            penalty=_penalty_config(penalty, energy_weight, energy_profile),
         )
     except ValidationError as err:
         raise _fail(_validation_message(err)) from None
@@ -119,15 +147,25 @@ def train(
         result = run_job(cfg, out, resume=resume, progress=progress, device=device)
     except (FileNotFoundError, ValueError) as err:
         raise _fail(str(err)) from None
-    _print_result(cfg.model.kind, cfg.model.steps, result)
+    _print_result(cfg.model.kind, cfg.model.steps, result, cfg.logged_profile)
 
 
-def _print_result(kind: str, steps: int, result: JobResult) -> None:
+def _penalty_config(
+    kind: PenaltyKind | None, weight: float, profile: str | None
+) -> dict[str, object]:
+    if kind is None:
+        kind = PenaltyKind.energy if weight > 0 else PenaltyKind.none
+    return {"kind": kind.value, "weight": weight, "profile": profile}
+
+
+def _print_result(kind: str, steps: int, result: JobResult, profile: str | None) -> None:
     table = Table(title=f"neurosim train — {kind}, T = {steps}", show_header=False)
     table.add_row("test accuracy", f"{100 * result.test_accuracy:.2f} %")
     table.add_row("training time", f"{result.seconds:.1f} s ({len(result.history)} epochs)")
     for name, r in result.firing_rates.items():
         table.add_row(f"firing rate {name}", f"{r:.4f} spikes/neuron/step")
+    if result.energy_pj is not None:
+        table.add_row(f"energy on {profile}", f"{result.energy_pj:,.0f} pJ per inference")
     table.add_row("checkpoint", str(result.checkpoint))
     console.print(table)
 

@@ -91,3 +91,20 @@ def test_energy_errors_are_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["energy", "--checkpoint", str(tmp_path / "none.pt")])
     assert result.exit_code == 2
     assert "does not exist" in result.output
+
+
+def test_train_with_energy_penalty_reports_energy(tmp_path: Path) -> None:
+    args = ["train", "--epochs", "1", "--T", "3", "--out", str(tmp_path), "--no-progress"]
+    args += ["--energy-profile", "loihi", "--energy-weight", "1e-6"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "energy on loihi" in result.output
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["config"]["penalty"] == {
+        "kind": "energy",
+        "weight": 1e-6,
+        "profile": "loihi",
+        "p": 1.0,
+    }
+    assert metrics["energy_pj"] > 0
+    assert f"{metrics['energy_pj']:,.0f} pJ per inference" in result.output

@@ -23,6 +23,7 @@ from neurosim.io.checkpoint import CheckpointError, atomic_write_bytes, load_che
 from neurosim.models import ModelConfig, build_encoder, build_model
 from neurosim.training.loop import evaluate, fit
 from neurosim.training.losses import LOSSES, get_loss
+from neurosim.training.penalties import PenaltyConfig, build_penalty, check_profile
 
 __all__ = ["JobResult", "TrainConfig", "load_model", "run_job"]
 
@@ -40,6 +41,20 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     lr: float = Field(default=2e-3, gt=0)
     seed: int = Field(default=0, ge=0)
+    penalty: PenaltyConfig = PenaltyConfig()
+    energy_profile: str | None = Field(
+        default=None, description="profile whose energy per inference is logged each epoch"
+    )
+
+    @field_validator("energy_profile")
+    @classmethod
+    def _known_profile(cls, v: str | None) -> str | None:
+        return None if v is None else check_profile(v)
+
+    @property
+    def logged_profile(self) -> str | None:
+        """The profile energy is logged on: ``energy_profile``, else the penalty's."""
+        return self.energy_profile or self.penalty.profile
 
     @field_validator("dataset")
     @classmethod
@@ -76,6 +91,7 @@ class JobResult:
     history: list[dict[str, Any]]
     test_accuracy: float
     firing_rates: dict[str, float]
+    energy_pj: float | None
     seconds: float
     checkpoint: Path
 
@@ -113,18 +129,32 @@ def run_job(
         config=cfg.model_dump(mode="json"),
         progress=progress,
         device=device,
+        penalty=build_penalty(cfg.penalty),
+        energy_profile=cfg.logged_profile,
     )
     seconds = time.perf_counter() - t0
-    final = evaluate(net, test, encoder=encoder, loss=loss, seed=cfg.seed, device=device)
+    final = evaluate(
+        net,
+        test,
+        encoder=encoder,
+        loss=loss,
+        seed=cfg.seed,
+        device=device,
+        profile=cfg.logged_profile,
+    )
     summary = {
         "config": cfg.model_dump(mode="json"),
         "history": history,
         "test_accuracy": final.accuracy,
         "firing_rates": final.firing_rates,
+        "energy_pj": final.energy_pj,
+        "energy_profile": cfg.logged_profile,
         "train_seconds": seconds,
     }
     atomic_write_bytes(out / "metrics.json", json.dumps(summary, indent=2).encode())
-    return JobResult(net, history, final.accuracy, final.firing_rates, seconds, ckpt)
+    return JobResult(
+        net, history, final.accuracy, final.firing_rates, final.energy_pj, seconds, ckpt
+    )
 
 
 def _check_same_job(ckpt: Path, cfg: TrainConfig) -> None:

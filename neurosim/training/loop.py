@@ -22,6 +22,10 @@ from torch.utils.data import Dataset
 
 from neurosim.core.encoding import Encoder
 from neurosim.core.network import Run, Sequential
+from neurosim.energy.model import estimate_run
+from neurosim.energy.plan import Plan, make_plan
+from neurosim.hardware.profile import HardwareProfile
+from neurosim.hardware.profile import load as load_profile
 from neurosim.io.checkpoint import load_checkpoint, save_checkpoint
 from neurosim.training.losses import LossFn, predict
 
@@ -60,11 +64,13 @@ def _gen(seed: int, device: torch.device) -> torch.Generator:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """Accuracy (fraction), mean loss, and mean firing rate per spiking layer."""
+    """Accuracy (fraction), mean loss, mean firing rate per spiking layer, and the energy
+    per inference (pJ) on a hardware profile when one was given."""
 
     accuracy: float
     loss: float
     firing_rates: dict[str, float]
+    energy_pj: float | None = None
 
 
 @torch.no_grad()
@@ -77,14 +83,19 @@ def evaluate(
     batch_size: int = 256,
     seed: int = 0,
     device: str | torch.device | None = None,
+    profile: str | HardwareProfile | None = None,
 ) -> EvalResult:
-    """Evaluate ``net`` on ``data`` (a TensorDataset) in eval mode, on ``device`` if given."""
+    """Evaluate ``net`` on ``data`` (a TensorDataset) in eval mode, on ``device`` if given;
+    with ``profile``, also the mean energy per inference on it (``ns.energy.estimate``)."""
     x_all, y_all = _tensors(data, "data")
     was_training = net.training
     net.eval()
     correct, total_loss = 0, 0.0
     spikes: dict[str, float] = {}
     gen: torch.Generator | None = None
+    prof = load_profile(profile) if profile is not None else None
+    plan: Plan | None = None
+    energy = 0.0
     try:
         for idx in _batches(len(x_all), batch_size, None):
             x, y = _to(x_all[idx], device), _to(y_all[idx], device)
@@ -92,13 +103,17 @@ def evaluate(
             run = net.run(encoder(x, gen))
             total_loss += float(loss(run.output, y)) * len(idx)
             correct += int((predict(run.output) == y).sum())
+            if prof is not None:
+                plan = plan or make_plan(run, prof)
+                energy += estimate_run(run, prof, plan).total_pj * len(idx)
             for a in run.spiking_layers():
                 per_sample = a.output.float().mean(dim=[d for d in range(a.output.dim()) if d != 1])
                 spikes[a.name] = spikes.get(a.name, 0.0) + float(per_sample.sum())
     finally:
         net.train(was_training)
     n = len(x_all)
-    return EvalResult(correct / n, total_loss / n, {k: v / n for k, v in spikes.items()})
+    rates = {k: v / n for k, v in spikes.items()}
+    return EvalResult(correct / n, total_loss / n, rates, energy / n if prof else None)
 
 
 def _progress(enabled: bool) -> Progress:
@@ -131,6 +146,7 @@ def fit(
     config: dict[str, Any] | None = None,
     progress: bool = True,
     device: str | torch.device | None = None,
+    energy_profile: str | HardwareProfile | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Train ``net`` for ``epochs`` epochs; return one metrics dict per epoch.
@@ -177,12 +193,22 @@ def fit(
                 device,
             )
             if test is not None:
-                res = evaluate(net, test, encoder=encoder, loss=loss, seed=seed, device=device)
+                res = evaluate(
+                    net,
+                    test,
+                    encoder=encoder,
+                    loss=loss,
+                    seed=seed,
+                    device=device,
+                    profile=energy_profile,
+                )
                 metrics |= {
                     "test_accuracy": res.accuracy,
                     "test_loss": res.loss,
                     "firing_rates": res.firing_rates,
                 }
+                if res.energy_pj is not None:
+                    metrics["energy_pj"] = res.energy_pj
             history.append(metrics)
             if checkpoint is not None:
                 save_checkpoint(

@@ -71,3 +71,27 @@ def test_config_validation() -> None:
         TrainConfig.for_dataset(model={"surrogate": "nope"})
     with pytest.raises(ValueError, match="Extra inputs"):
         TrainConfig.for_dataset(model={"tau": 1.0})
+
+
+@pytest.mark.slow
+def test_energy_penalty_lowers_the_estimate(tmp_path: Path) -> None:
+    common = {"epochs": 6, "energy_profile": "loihi"}
+    plain = run_job(TrainConfig.for_dataset(**common), tmp_path / "plain", progress=False)
+    penalised_cfg = TrainConfig.for_dataset(
+        **common, penalty={"kind": "energy", "weight": 1e-5, "profile": "loihi"}
+    )
+    penalised = run_job(penalised_cfg, tmp_path / "pen", progress=False)
+    assert plain.energy_pj is not None
+    assert penalised.energy_pj is not None
+    assert penalised.energy_pj < 0.9 * plain.energy_pj
+    assert all("energy_pj" in m for m in penalised.history)
+    assert "train_penalty" in penalised.history[-1]
+
+
+def test_penalty_config_validation() -> None:
+    with pytest.raises(ValueError, match="needs a hardware profile"):
+        TrainConfig.for_dataset(penalty={"kind": "energy", "weight": 1.0})
+    with pytest.raises(ValueError, match="unknown hardware profile 'lohi'"):
+        TrainConfig.for_dataset(penalty={"kind": "energy", "weight": 1.0, "profile": "lohi"})
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        TrainConfig.for_dataset(penalty={"kind": "spikes", "weight": -1.0})
