@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -114,6 +115,7 @@ def train(
     With --energy-profile loihi --energy-weight 1e-6 the loss adds 1e-6 × the network's
     estimated energy per inference on Loihi (pJ), the same number `neurosim energy` prints.
     """
+    from neurosim.training.distributed import init_from_env
     from neurosim.training.job import TrainConfig, run_job
 
     model_kw: dict[str, object] = {"kind": model.value, "arch": arch.value, "T": T}
@@ -143,11 +145,15 @@ def train(
         raise _fail(f"--device {device!r} is not valid: {err}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise _fail(f"--device {device}: CUDA is not available on this machine")
+    if dev.type == "cuda" and "LOCAL_RANK" in os.environ and dev.index is None:
+        device = f"cuda:{os.environ['LOCAL_RANK']}"  # one GPU per torchrun process
+    ctx = init_from_env(device)
     try:
         result = run_job(cfg, out, resume=resume, progress=progress, device=device)
     except (FileNotFoundError, ValueError) as err:
         raise _fail(str(err)) from None
-    _print_result(cfg.model.kind, cfg.model.steps, result, cfg.logged_profile)
+    if ctx.is_main:
+        _print_result(cfg.model.kind, cfg.model.steps, result, cfg.logged_profile)
 
 
 def _penalty_config(
@@ -249,3 +255,7 @@ def _plot_reports(reports: dict[str, EnergyReport], path: Path) -> None:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

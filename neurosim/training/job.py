@@ -21,6 +21,7 @@ from neurosim.core.network import Sequential
 from neurosim.datasets import DATASETS, info, load
 from neurosim.io.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint
 from neurosim.models import ModelConfig, build_encoder, build_model
+from neurosim.training.distributed import context
 from neurosim.training.loop import evaluate, fit
 from neurosim.training.losses import LOSSES, get_loss
 from neurosim.training.penalties import PenaltyConfig, build_penalty, check_profile
@@ -151,7 +152,8 @@ def run_job(
         "energy_profile": cfg.logged_profile,
         "train_seconds": seconds,
     }
-    atomic_write_bytes(out / "metrics.json", json.dumps(summary, indent=2).encode())
+    if context().is_main:
+        atomic_write_bytes(out / "metrics.json", json.dumps(summary, indent=2).encode())
     return JobResult(
         net, history, final.accuracy, final.firing_rates, final.energy_pj, seconds, ckpt
     )

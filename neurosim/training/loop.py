@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from torch import Tensor
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset
 
 from neurosim.core.encoding import Encoder
@@ -27,6 +28,7 @@ from neurosim.energy.plan import Plan, make_plan
 from neurosim.hardware.profile import HardwareProfile
 from neurosim.hardware.profile import load as load_profile
 from neurosim.io.checkpoint import load_checkpoint, save_checkpoint
+from neurosim.training.distributed import DistContext, RunModule, context
 from neurosim.training.losses import LossFn, predict
 
 __all__ = ["EvalResult", "evaluate", "fit", "seed_for"]
@@ -176,7 +178,10 @@ def fit(
         opt.load_state_dict(state["optimizer_state"])
         history = list(state.get("history", []))
         start = int(state["epoch"]) + 1
-    with _progress(progress) as bar:
+    ctx = context()
+    runner = RunModule(net, penalty)
+    step = DistributedDataParallel(runner) if ctx.world > 1 else runner
+    with _progress(progress and ctx.is_main) as bar:
         for epoch in range(start, epochs + 1):
             metrics = _train_epoch(
                 net,
@@ -191,6 +196,8 @@ def fit(
                 bar,
                 epoch,
                 device,
+                step,
+                ctx,
             )
             if test is not None:
                 res = evaluate(
@@ -210,7 +217,7 @@ def fit(
                 if res.energy_pj is not None:
                     metrics["energy_pj"] = res.energy_pj
             history.append(metrics)
-            if checkpoint is not None:
+            if checkpoint is not None and ctx.is_main:
                 save_checkpoint(
                     checkpoint,
                     {
@@ -240,6 +247,8 @@ def _train_epoch(
     bar: Progress,
     epoch: int,
     device: str | torch.device | None,
+    step: Callable[[Tensor], tuple[Tensor, Tensor | None]],
+    ctx: DistContext,
 ) -> dict[str, Any]:
     order = torch.randperm(len(x_all), generator=_gen(epoch_seed, torch.device("cpu")))
     torch.manual_seed(epoch_seed)  # dropout and other layers that use the global generator
@@ -248,13 +257,17 @@ def _train_epoch(
     net.train()
     task = bar.add_task("train", total=math.ceil(len(x_all) / batch_size), epoch=epoch, loss=0.0)
     t0 = time.perf_counter()
-    total, total_pen, correct = 0.0, 0.0, 0
-    for idx in _batches(len(x_all), batch_size, order):
+    total, total_pen, correct, seen = 0.0, 0.0, 0, 0
+    for global_idx in _batches(len(x_all), batch_size, order):
+        if len(global_idx) < ctx.world:
+            continue  # a trailing batch too small to give every rank a sample
+        idx = ctx.shard(global_idx)
         x, y = _to(x_all[idx], device), _to(y_all[idx], device)
-        run = net.run(encoder(x, gen))
-        task_loss = loss(run.output, y)
-        pen = penalty(run) if penalty is not None else None
+        output, pen = step(encoder(x, gen))
+        task_loss = loss(output, y)
         objective = task_loss + pen if pen is not None else task_loss
+        if ctx.world > 1:  # DDP averages over ranks: weight each rank by its share
+            objective = objective * (len(idx) * ctx.world / len(global_idx))
         value = objective.item()
         if not math.isfinite(value):
             raise FloatingPointError(f"epoch {epoch}: the training loss became {value}")
@@ -263,10 +276,12 @@ def _train_epoch(
         opt.step()
         total += task_loss.item() * len(idx)
         total_pen += pen.item() * len(idx) if pen is not None else 0.0
-        correct += int((predict(run.output.detach()) == y).sum())
+        correct += int((predict(output.detach()) == y).sum())
+        seen += len(idx)
         bar.update(task, advance=1, loss=value)
     bar.remove_task(task)
-    n = len(x_all)
+    n, total, total_pen, correct_f = ctx.sum([seen, total, total_pen, correct])
+    correct = int(correct_f)
     metrics: dict[str, Any] = {
         "epoch": epoch,
         "train_loss": total / n,
