@@ -31,8 +31,9 @@ __all__ = [
     "register_synaptic",
 ]
 
-# A connection map applies the 0/1 structure of a layer to a per-sample batch [N, ...].
-ConnectionMap = Callable[[Any, Tensor], Tensor]
+# A connection map applies the 0/1 structure of a layer to a per-sample batch [N, ...];
+# structural=True counts every synapse, zero weights included (what dense hardware does).
+ConnectionMap = Callable[[Any, Tensor, bool], Tensor]
 
 _SYNAPTIC: dict[type[nn.Module], ConnectionMap] = {}
 _PASSTHROUGH: dict[type[nn.Module], ConnectionMap] = {}
@@ -66,19 +67,21 @@ def is_passthrough(layer: nn.Module) -> bool:
     return _lookup(_PASSTHROUGH, layer) is not None
 
 
-def _mask(weight: Tensor, like: Tensor) -> Tensor:
+def _mask(weight: Tensor, like: Tensor, structural: bool) -> Tensor:
+    if structural:
+        return torch.ones_like(weight, dtype=like.dtype)
     return (weight.detach() != 0).to(like.dtype)
 
 
-def _linear_map(layer: nn.Linear, x: Tensor) -> Tensor:
-    return F.linear(x, _mask(layer.weight, x))
+def _linear_map(layer: nn.Linear, x: Tensor, structural: bool) -> Tensor:
+    return F.linear(x, _mask(layer.weight, x, structural))
 
 
-def _conv2d_map(layer: nn.Conv2d, x: Tensor) -> Tensor:
-    return layer._conv_forward(x, _mask(layer.weight, x), None)
+def _conv2d_map(layer: nn.Conv2d, x: Tensor, structural: bool) -> Tensor:
+    return layer._conv_forward(x, _mask(layer.weight, x, structural), None)
 
 
-def _avgpool_map(layer: nn.AvgPool2d, x: Tensor) -> Tensor:
+def _avgpool_map(layer: nn.AvgPool2d, x: Tensor, structural: bool) -> Tensor:
     if layer.ceil_mode:
         raise ValueError(f"{layer}: ceil_mode=True is not supported by the operation counter")
     k = nn.modules.utils._pair(layer.kernel_size)
@@ -89,11 +92,11 @@ def _avgpool_map(layer: nn.AvgPool2d, x: Tensor) -> Tensor:
     return F.conv2d(x, ones, stride=s, padding=p, groups=c)
 
 
-def _identity_map(layer: nn.Module, x: Tensor) -> Tensor:
+def _identity_map(layer: nn.Module, x: Tensor, structural: bool) -> Tensor:
     return x
 
 
-def _flatten_map(layer: nn.Module, x: Tensor) -> Tensor:
+def _flatten_map(layer: nn.Module, x: Tensor, structural: bool) -> Tensor:
     return x.flatten(1)
 
 
@@ -116,7 +119,9 @@ def connection_map(layer: nn.Module) -> ConnectionMap:
     return fn
 
 
-def pullback(layer: nn.Module, m: Tensor, in_shape: tuple[int, ...]) -> Tensor:
+def pullback(
+    layer: nn.Module, m: Tensor, in_shape: tuple[int, ...], structural: bool = False
+) -> Tensor:
     """``Aᵀ m``: per input element, the sum of ``m`` over the outputs it connects to.
 
     ``m`` is ``[K, *out_shape]`` (K maps over the layer's per-sample output); the result
@@ -126,7 +131,7 @@ def pullback(layer: nn.Module, m: Tensor, in_shape: tuple[int, ...]) -> Tensor:
     k = m.shape[0]
     with torch.enable_grad():
         x = torch.zeros(k, *in_shape, dtype=m.dtype, device=m.device, requires_grad=True)
-        y = fn(layer, x)
+        y = fn(layer, x, structural)
         if y.shape != m.shape:
             raise ValueError(
                 f"{layer}: output weights of shape {list(m.shape[1:])} do not match the "
@@ -139,13 +144,17 @@ def pullback(layer: nn.Module, m: Tensor, in_shape: tuple[int, ...]) -> Tensor:
 def out_shape(layer: nn.Module, in_shape: tuple[int, ...]) -> tuple[int, ...]:
     """Per-sample output shape of a synaptic or pass-through layer."""
     with torch.no_grad():
-        return tuple(connection_map(layer)(layer, torch.zeros(1, *in_shape)).shape[1:])
+        return tuple(connection_map(layer)(layer, torch.zeros(1, *in_shape), True).shape[1:])
 
 
 def fanout(
-    layer: nn.Module, in_shape: tuple[int, ...], dtype: torch.dtype = torch.float64
+    layer: nn.Module,
+    in_shape: tuple[int, ...],
+    dtype: torch.dtype = torch.float64,
+    structural: bool = False,
 ) -> Tensor:
-    """Exact number of nonzero synapses leaving every input element (shape ``in_shape``)."""
+    """Exact number of nonzero synapses (every synapse if ``structural``) leaving every input
+    element (shape ``in_shape``)."""
     device = next((p.device for p in layer.parameters()), torch.device("cpu"))
     ones = torch.ones(1, *out_shape(layer, in_shape), dtype=dtype, device=device)
-    return pullback(layer, ones, in_shape)[0]
+    return pullback(layer, ones, in_shape, structural)[0]

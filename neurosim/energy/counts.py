@@ -6,8 +6,8 @@ samples; divide by B for per-inference figures).
   flatten/average-pool/dropout; plus the recurrent synapses of ``RecurrentLIF`` (spikes of
   steps 0…T−2 reach the next step).
 * ``macs`` (non-binary input): nonzero input elements × fan-out; ``dense_macs``: every
-  input element × fan-out, every step (what dense hardware computes; for binary inputs
-  the dense count of synaptic operations, recurrent synapses included).
+  synapse, zero weights included, every step — what dense hardware computes (for binary
+  inputs the dense count of synaptic operations, recurrent synapses included).
 * ``updates`` (neurons × steps), split into ``driven`` (the neuron received nonzero input
   that step) and idle; ``spikes`` emitted; ``packets``, ``hops_x``, ``hops_y`` of the
   layer's spikes from the plan's placement.
@@ -138,7 +138,7 @@ def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[L
             if p.fanout_in is None or p.fanout_src is None or p.source is None:
                 raise ValueError(f"layer {a.name}: the plan has no fan-out for it")
             src = acts[0].input if p.source == INPUT else acts[p.source].output
-            dense = p.fanout_in.sum() * steps * batch
+            dense = torch.tensor(p.synapses * steps * batch, dtype=torch.float64)
             analog = not is_binary(src)
             if analog:
                 macs = _weighted(indicator(a.input), p.fanout_in)
@@ -156,7 +156,7 @@ def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[L
             if p.rec_fanout is not None and steps > 1:
                 rec = out[:-1]
                 synops = synops + _weighted(rec, p.rec_fanout)
-                dense = dense + p.rec_fanout.sum() * (steps - 1) * batch
+                dense = dense + p.synapses * (steps - 1) * batch
                 rp, rx, ry = _route_counts(rec, p.rec_route)
                 packets, hops_x, hops_y = packets + rp, hops_x + rx, hops_y + ry
         result.append(

@@ -55,6 +55,7 @@ class LayerPlan:
     source: int | None = None  # synaptic: activity index whose output holds the events
     fanout_in: Tensor | None = None  # synaptic: fan-out of each element of its own input
     fanout_src: Tensor | None = None  # synaptic: fan-out pulled back to the event source
+    synapses: float = 0.0  # synaptic: Σ structural fan-out (zero weights included)
     first_core: int | None = None  # placed layers
     n_cores: int = 0
     route: Route | None = None  # routing of this layer's output events
@@ -155,7 +156,13 @@ def make_plan(run: Run, profile: HardwareProfile) -> Plan:
         src, chain = _source(kinds, layers, j)
         fan_in = fanout(layers[j], in_shapes[j])
         fan_src = _pull_chain(layers, in_shapes, chain, fan_in.unsqueeze(0))[0]
-        plans[j] |= {"source": src, "fanout_in": fan_in, "fanout_src": fan_src}
+        synapses = float(fanout(layers[j], in_shapes[j], structural=True).sum())
+        plans[j] |= {
+            "source": src,
+            "fanout_in": fan_in,
+            "fanout_src": fan_src,
+            "synapses": synapses,
+        }
         dest = next((k for k in range(j + 1, len(kinds)) if kinds[k] != "passthrough"), None)
         if dest is not None and dest in first:
             plans[j]["n_cores"] = math.ceil(math.prod(out_shapes[dest]) / npc)
@@ -181,7 +188,11 @@ def make_plan(run: Run, profile: HardwareProfile) -> Plan:
             masks = _dest_masks(n, npc)
             reach = masks @ w  # [K, pre]: connections from pre into core k
             dst = first[i] + torch.arange(masks.shape[0])
-            plans[i] |= {"rec_fanout": w.sum(0), "rec_route": _route(reach, own, dst, profile)}
+            plans[i] |= {
+                "rec_fanout": w.sum(0),
+                "rec_route": _route(reach, own, dst, profile),
+                "synapses": float(n * n),
+            }
 
     out = []
     for i in range(len(layers)):
