@@ -206,3 +206,34 @@ def test_dense_processor_pays_every_synapse_every_step(make_profile) -> None:  #
     assert events.terms_pj["synaptic"] == 3 / 2  # one spike, fan-out 3, per sample
     # 4·3 feed-forward synapses for 5 steps, 3·3 recurrent ones for 4 steps
     assert dense.terms_pj["synaptic"] == 4 * 3 * 5 + 3 * 3 * 4
+
+
+def test_every_core_layer_type_is_priced(make_profile) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(5)
+    net = ns.Sequential(
+        ns.Conv2d(1, 4, 3, padding=1), ns.LIF(v_th=0.2), ns.MaxPool2d(2),
+        ns.Conv2d(4, 4, 3, padding=1, groups=2), ns.IF(v_th=0.2), ns.AvgPool2d(2),
+        ns.Flatten(), ns.Dropout(0.2), ns.Linear(16, 12), ns.S2NN(),
+        ns.Linear(12, 8), ns.RecurrentLIF(8, v_th=0.3), ns.Linear(8, 6), nn.ReLU(),
+        ns.Linear(6, 3),
+    )  # fmt: skip
+    p = make_profile(
+        e_synop_pj=1,
+        e_mac_pj=1,
+        e_neuron_driven_pj=1,
+        e_neuron_idle_pj=1,
+        e_spike_pj=1,
+        e_packet_pj=1,
+        e_hop_x_pj=1,
+        e_hop_y_pj=1,
+        neurons_per_core=8,
+    )
+    report = estimate(net, _x(6, steps=3), p)
+    kinds = {la.name: la.kind for la in report.per_layer}
+    assert kinds["2.MaxPool2d"] == "pool"
+    assert kinds["7.Dropout"] == "passthrough"
+    assert kinds["9.S2NN"] == "neuron"
+    assert kinds["13.ReLU"] == "activation"
+    assert all(v >= 0 for la in report.per_layer for v in la.terms_pj.values())
+    assert report.terms_pj["routing"] > 0
+    assert report.terms_pj["synaptic"] > 0
