@@ -238,6 +238,74 @@ def energy(
         _plot_reports(result.reports, plot)
 
 
+@app.command()
+def sweep(
+    out: Annotated[Path, typer.Option(help="Sweep folder (rerun with the same to resume).")],
+    config: Annotated[
+        Path | None, typer.Option(help="Sweep YAML (a SweepConfig); other grid options ignored.")
+    ] = None,
+    dataset: Annotated[DatasetName, typer.Option(help="Training data.")] = DatasetName.digits,
+    model: Annotated[ModelKind, typer.Option(help="snn, s2nn or ann.")] = ModelKind.snn,
+    arch: Annotated[Arch, typer.Option(help="mlp or small cnn.")] = Arch.mlp,
+    T: Annotated[int | None, typer.Option("--T", "-T", help="Time steps.")] = None,
+    hidden: Annotated[list[int] | None, typer.Option(help="Hidden width; repeat.")] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs per run.")] = 15,
+    kind: Annotated[
+        list[PenaltyKind] | None, typer.Option(help="Penalty kinds; repeat. Default: energy.")
+    ] = None,
+    weight: Annotated[list[float] | None, typer.Option(help="Penalty weights; repeat.")] = None,
+    profile: Annotated[list[str] | None, typer.Option(help="Profiles; repeat.")] = None,
+    seed: Annotated[list[int] | None, typer.Option(help="Seeds; repeat.")] = None,
+    workers: Annotated[int, typer.Option(help="Local worker processes.")] = 1,
+    ray: Annotated[bool, typer.Option("--ray", help="Run each job as a Ray task.")] = False,
+    plot: Annotated[Path | None, typer.Option(help="Write the Pareto plot (PNG).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Train over penalty kind × weight × profile × seed; print the accuracy–energy front."""
+    import yaml
+
+    from neurosim.training.sweep import SweepConfig, SweepError, run_sweep
+
+    try:
+        if config is not None:
+            data = yaml.safe_load(config.read_text())
+            sweep_cfg = SweepConfig.model_validate(data)
+        else:
+            model_kw: dict[str, object] = {"kind": model.value, "arch": arch.value, "T": T}
+            if hidden:
+                model_kw["hidden"] = tuple(hidden)
+            base = {"dataset": dataset.value, "epochs": epochs, "model": model_kw}
+            sweep_cfg = SweepConfig.model_validate(
+                {
+                    "base": base,
+                    "kinds": [k.value for k in kind or [PenaltyKind.energy]],
+                    "weights": weight or [],
+                    "profiles": profile or ["loihi"],
+                    "seeds": seed or [0],
+                }
+            )
+    except ValidationError as err:
+        raise _fail(_validation_message(err)) from None
+    except (OSError, yaml.YAMLError) as err:
+        raise _fail(f"sweep config {config}: {err}") from None
+    try:
+        result = run_sweep(sweep_cfg, out, workers=workers, use_ray=ray, progress=progress)
+    except SweepError as err:
+        console.print(err.result.front_table())
+        raise _fail(str(err)) from None
+    except (ImportError, FileNotFoundError, ValueError) as err:
+        raise _fail(str(err)) from None
+    console.print(f"{len(result.ran)} runs trained, {len(result.skipped)} already done")
+    console.print(result.front_table())
+    console.print(f"table: {result.json_path}, {result.csv_path}")
+    if plot:
+        from neurosim.viz import plot_pareto
+
+        ax = plot_pareto(result.rows)
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        ax.figure.savefig(plot, dpi=120, bbox_inches="tight")
+
+
 def _plot_reports(reports: dict[str, EnergyReport], path: Path) -> None:
     from matplotlib.figure import Figure
 

@@ -108,3 +108,21 @@ def test_train_with_energy_penalty_reports_energy(tmp_path: Path) -> None:
     }
     assert metrics["energy_pj"] > 0
     assert f"{metrics['energy_pj']:,.0f} pJ per inference" in result.output
+
+
+def test_sweep_runs_resumes_and_plots(tmp_path: Path) -> None:
+    args = ["sweep", "--out", str(tmp_path / "s"), "--epochs", "1", "--hidden", "16", "--T", "2"]
+    args += ["--kind", "energy", "--kind", "none", "--weight", "1e-6", "--profile", "loihi"]
+    args += ["--no-progress", "--plot", str(tmp_path / "p.png")]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "2 runs trained, 0 already done" in first.output
+    assert "Pareto front" in first.output
+    again = runner.invoke(app, args)
+    assert "0 runs trained, 2 already done" in again.output
+    rows = json.loads((tmp_path / "s" / "sweep.json").read_text())["rows"]
+    assert {r["id"] for r in rows} == {"energy-loihi-w1e-06-s0", "none-loihi-s0"}
+    assert (tmp_path / "p.png").stat().st_size > 1000
+    bad = runner.invoke(app, ["sweep", "--out", str(tmp_path / "b"), "--weight", "-1"])
+    assert bad.exit_code == 2
+    assert "greater than or equal to 0" in bad.output

@@ -48,6 +48,7 @@ __all__ = [
     "front_table",
     "load_table",
     "pareto_front",
+    "run_id",
     "run_sweep",
 ]
 
@@ -221,14 +222,19 @@ def _run_pool(tasks: list[_Task], workers: int, done: _Done) -> None:
             raise
 
 
-def _run_ray(tasks: list[_Task], workers: int | None, done: _Done) -> None:
+def _import_ray() -> Any:
     try:
         import ray
     except ImportError:
         raise ImportError(
             "use_ray=True needs Ray; install it with: pip install 'neurosim[ray]'"
         ) from None
-    if not ray.is_initialized():
+    return ray
+
+
+def _run_ray(tasks: list[_Task], workers: int | None, done: _Done) -> None:
+    ray = _import_ray()
+    if not ray.is_initialized():  # a local instance on this machine's CPUs
         ray.init()
     remote = ray.remote(num_cpus=1, max_retries=0)(_execute)
     queue: Iterator[_Task] = iter(tasks)
@@ -289,7 +295,9 @@ def run_sweep(
     """
     if workers is not None and workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    out = Path(out_dir)
+    if use_ray:
+        _import_ray()  # fail before any work when Ray is missing
+    out = Path(out_dir).absolute()  # worker processes may run in another directory
     specs = expand(sweep)
     tasks: list[_Task] = []
     skipped: list[str] = []

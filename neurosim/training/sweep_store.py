@@ -138,24 +138,19 @@ def pareto_front(rows: Iterable[Row]) -> list[Row]:
 def front_table(front: Sequence[Row], title: str = "Pareto front") -> Table:
     """A rich Table of ``front`` (one line per run)."""
     table = Table(title=title)
-    for name, justify in (
-        ("profile", "left"),
-        ("kind", "left"),
-        ("weight", "right"),
-        ("seed", "right"),
-        ("accuracy", "right"),
-        ("energy (pJ/inf)", "right"),
-        ("run", "left"),
-    ):
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    table.add_column("run", no_wrap=True)
+    for name in ("profile", "kind"):
+        table.add_column(name)
+    for name in ("weight", "seed", "accuracy", "energy pJ"):
+        table.add_column(name, justify="right")
     for r in front:
         table.add_row(
+            str(r["id"]),
             str(r["profile"]),
             str(r["kind"]),
             f"{r['weight']:g}",
             str(r["seed"]),
             f"{r['test_accuracy']:.2%}",
             f"{r['energy_pj']:,.4g}",
-            str(r["id"]),
         )
     return table

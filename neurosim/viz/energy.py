@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from neurosim.energy.report import REPORT_TERMS, EnergyReport
+from neurosim.viz._axes import axes_or_new
 
 __all__ = ["TERM_COLOURS", "plot_energy", "plot_energy_comparison"]
 
@@ -21,17 +22,9 @@ TERM_COLOURS = {
 }
 
 
-def _axes(ax: Axes | None) -> Axes:
-    if ax is not None:
-        return ax
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(7, 4)).add_subplot()
-
-
 def plot_energy(report: EnergyReport, ax: Axes | None = None) -> Axes:
     """Stacked bars: one per layer with nonzero energy, stacked by term (pJ per inference)."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax, (7, 4))
     layers = [la for la in report.per_layer if la.total_pj > 0]
     x = np.arange(len(layers))
     bottom = np.zeros(len(layers))
@@ -52,7 +45,7 @@ def plot_energy_comparison(
 ) -> Axes:
     """One bar per profile stacked by term; ``normalize`` shows shares (totals differ by
     orders of magnitude across profiles), with each total written above its bar."""
-    ax = _axes(ax)
+    ax = axes_or_new(ax, (7, 4))
     names = list(reports)
     x = np.arange(len(names))
     totals = np.array([reports[n].total_pj for n in names])
