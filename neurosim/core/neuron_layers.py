@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self, get_args
 
 import torch
 from torch import Tensor, nn
 
+from neurosim.core.kernels import lif_fused
 from neurosim.core.layers import ShapeError
 from neurosim.core.neurons import (
     RESET_MODES,
@@ -31,10 +32,16 @@ from neurosim.core.neurons import (
 )
 from neurosim.core.surrogate import Surrogate, get
 
-__all__ = ["IF", "LIF", "S2NN", "Neuron", "RecurrentLIF"]
+__all__ = ["BACKENDS", "IF", "LIF", "S2NN", "Backend", "Neuron", "RecurrentLIF"]
 
 Number = float | int
 ParamValue = Number | Tensor
+Backend = Literal["auto", "loop", "fused"]
+#: ``"loop"``: the reference step loop (one autograd node per operation and step);
+#: ``"fused"``: ``neurosim.core.kernels.lif_fused``, the whole run in one node with a
+#: hand-written BPTT (same spikes and states, gradients equal to rounding);
+#: ``"auto"``: ``"fused"`` for floating-point input, else the loop.
+BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
 def _as_tensor(field: str, value: ParamValue) -> Tensor:
@@ -92,10 +99,13 @@ class _LIFBase(Neuron):
         surrogate: str | Surrogate,
         learn_beta: bool,
         learn_threshold: bool,
+        backend: Backend = "auto",
     ) -> None:
         super().__init__()
         check_choice("reset", reset, RESET_MODES)
         check_choice("reset_timing", reset_timing, RESET_TIMINGS)
+        check_choice("backend", backend, BACKENDS)
+        self.backend = backend
         self.surrogate = get(surrogate)
         self.reset, self.reset_timing = reset, reset_timing
         self.detach_reset = detach_reset
@@ -130,11 +140,30 @@ class _LIFBase(Neuron):
     def _step(self, x_t: Tensor, state: LIFState, p: LIFParams) -> tuple[Tensor, LIFState]:
         return lif_step(x_t, state, p, self.surrogate)
 
+    def _recurrent_weights(self) -> tuple[Tensor | None, Tensor | None]:
+        """``(W_rec, b_rec)`` for the fused kernel; none for a LIF without recurrence."""
+        return None, None
+
+    def _use_fused(self, x: Tensor) -> bool:
+        if self.backend == "loop":
+            return False
+        custom = type(self)._step not in _FUSED_STEPS  # a subclass with its own dynamics
+        if self.backend == "fused":
+            if custom:
+                raise TypeError(f"{self}: backend='fused' cannot run an overridden _step")
+            return True
+        return x.is_floating_point() and not custom
+
     def trace(self, x: Tensor, state: Any = None) -> tuple[Tensor, LIFState, Tensor]:
         _check_input(self, x)
         steps = x.unbind(0)
         st = self._check_state(state, steps[0])
         p = self.params()
+        if self._use_fused(x):
+            w, b = self._recurrent_weights()
+            s_all, st, mem = lif_fused(x, st, p, self.surrogate, w_rec=w, b_rec=b, membrane=True)
+            assert mem is not None
+            return s_all, st, mem
         spikes, membrane = [], []
         for x_t in steps:
             s, st = self._step(x_t, st, p)
@@ -147,6 +176,10 @@ class _LIFBase(Neuron):
         steps = x.unbind(0)
         st = self._check_state(state, steps[0])
         p = self.params()
+        if self._use_fused(x):
+            w, b = self._recurrent_weights()
+            s_all, st, _ = lif_fused(x, st, p, self.surrogate, w_rec=w, b_rec=b)
+            return s_all, st
         spikes = []
         for x_t in steps:
             s, st = self._step(x_t, st, p)
@@ -159,7 +192,10 @@ class _LIFBase(Neuron):
             text += f", v_reset={self.v_reset}"
         if self.reset_timing != "immediate":
             text += f", reset_timing={self.reset_timing!r}"
-        return text + f", surrogate={self.surrogate}"
+        text += f", surrogate={self.surrogate}"
+        if self.backend != "auto":
+            text += f", backend={self.backend!r}"
+        return text
 
     @staticmethod
     def _value(t: Tensor) -> str:
@@ -181,6 +217,7 @@ class LIF(_LIFBase):
     tau_mem: membrane time constant in seconds (scalar or per neuron); dt: step in seconds.
     ``LIF.from_beta(0.9)`` builds the discrete form from the decay per step directly.
     ``learn_beta``/``learn_threshold`` make β (clamped to [0, 1]) and v_th trainable.
+    ``backend`` picks the time loop: ``"auto"`` (fused kernel), ``"fused"`` or ``"loop"``.
     """
 
     def __init__(
@@ -195,6 +232,7 @@ class LIF(_LIFBase):
         surrogate: str | Surrogate = "atan",
         learn_beta: bool = False,
         learn_threshold: bool = False,
+        backend: Backend = "auto",
     ) -> None:
         beta = _beta_from_tau(tau_mem, dt)
         super().__init__(
@@ -207,6 +245,7 @@ class LIF(_LIFBase):
             surrogate,
             learn_beta,
             learn_threshold,
+            backend,
         )
         self.dt = float(dt)
 
@@ -245,6 +284,7 @@ class IF(_LIFBase):
         detach_reset: bool = False,
         surrogate: str | Surrogate = "atan",
         learn_threshold: bool = False,
+        backend: Backend = "auto",
     ) -> None:
         super().__init__(
             torch.tensor(1.0),
@@ -256,6 +296,7 @@ class IF(_LIFBase):
             surrogate,
             False,
             learn_threshold,
+            backend,
         )
 
     def extra_repr(self) -> str:
@@ -286,8 +327,15 @@ class RecurrentLIF(LIF):
         w, b = self.recurrent.weight, self.recurrent.bias
         return recurrent_lif_step(x_t, state, p, self.surrogate, w, b)
 
+    def _recurrent_weights(self) -> tuple[Tensor | None, Tensor | None]:
+        return self.recurrent.weight, self.recurrent.bias
+
     def extra_repr(self) -> str:
         return f"n={self.n}, " + super().extra_repr()
+
+
+# The step functions the fused kernel reproduces; a subclass overriding _step runs the loop.
+_FUSED_STEPS = (_LIFBase._step, RecurrentLIF._step)
 
 
 class S2NN(Neuron):
