@@ -21,6 +21,7 @@ from neurosim.core import (
     Sequential,
     ShapeError,
     encoding,
+    relaxed,
     surrogate,
 )
 
@@ -49,5 +50,6 @@ __all__ = [
     "encoding",
     "energy",
     "hardware",
+    "relaxed",
     "surrogate",
 ]

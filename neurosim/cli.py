@@ -301,9 +301,12 @@ def sweep(
     if plot:
         from neurosim.viz import plot_pareto
 
-        ax = plot_pareto(result.rows)
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(7, 4.5), layout="constrained")
+        plot_pareto(result.rows, fig.add_subplot())
         plot.parent.mkdir(parents=True, exist_ok=True)
-        ax.figure.savefig(plot, dpi=120, bbox_inches="tight")
+        fig.savefig(plot, dpi=120)
 
 
 def _plot_reports(reports: dict[str, EnergyReport], path: Path) -> None:

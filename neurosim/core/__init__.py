@@ -14,6 +14,7 @@ from neurosim.core.layers import (
 from neurosim.core.network import LayerActivity, Run, Sequential
 from neurosim.core.neuron_layers import IF, LIF, S2NN, Neuron, RecurrentLIF
 from neurosim.core.neurons import LIFParams, LIFState
+from neurosim.core.relax import relaxed
 
 __all__ = [
     "IF",
@@ -35,5 +36,6 @@ __all__ = [
     "Sequential",
     "ShapeError",
     "encoding",
+    "relaxed",
     "surrogate",
 ]

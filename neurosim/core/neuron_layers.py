@@ -72,6 +72,8 @@ class Neuron(nn.Module, ABC):
     """Base of all spiking neuron modules (stateful or single-step)."""
 
     stateful: ClassVar[bool] = True
+    #: emit ``surrogate.smooth(v − v_th)`` instead of spikes (set by ``relaxed``, for checks)
+    smooth_forward: bool = False
 
     @abstractmethod
     def trace(self, x: Tensor, state: Any = None) -> tuple[Tensor, Any, Tensor]:
@@ -138,7 +140,7 @@ class _LIFBase(Neuron):
         return state
 
     def _step(self, x_t: Tensor, state: LIFState, p: LIFParams) -> tuple[Tensor, LIFState]:
-        return lif_step(x_t, state, p, self.surrogate)
+        return lif_step(x_t, state, p, self.surrogate, self.smooth_forward)
 
     def _recurrent_weights(self) -> tuple[Tensor | None, Tensor | None]:
         """``(W_rec, b_rec)`` for the fused kernel; none for a LIF without recurrence."""
@@ -161,7 +163,16 @@ class _LIFBase(Neuron):
         p = self.params()
         if self._use_fused(x):
             w, b = self._recurrent_weights()
-            s_all, st, mem = lif_fused(x, st, p, self.surrogate, w_rec=w, b_rec=b, membrane=True)
+            s_all, st, mem = lif_fused(
+                x,
+                st,
+                p,
+                self.surrogate,
+                w_rec=w,
+                b_rec=b,
+                membrane=True,
+                smooth_forward=self.smooth_forward,
+            )
             assert mem is not None
             return s_all, st, mem
         spikes, membrane = [], []
@@ -178,7 +189,9 @@ class _LIFBase(Neuron):
         p = self.params()
         if self._use_fused(x):
             w, b = self._recurrent_weights()
-            s_all, st, _ = lif_fused(x, st, p, self.surrogate, w_rec=w, b_rec=b)
+            s_all, st, _ = lif_fused(
+                x, st, p, self.surrogate, w_rec=w, b_rec=b, smooth_forward=self.smooth_forward
+            )
             return s_all, st
         spikes = []
         for x_t in steps:
@@ -325,7 +338,7 @@ class RecurrentLIF(LIF):
 
     def _step(self, x_t: Tensor, state: LIFState, p: LIFParams) -> tuple[Tensor, LIFState]:
         w, b = self.recurrent.weight, self.recurrent.bias
-        return recurrent_lif_step(x_t, state, p, self.surrogate, w, b)
+        return recurrent_lif_step(x_t, state, p, self.surrogate, w, b, self.smooth_forward)
 
     def _recurrent_weights(self) -> tuple[Tensor | None, Tensor | None]:
         return self.recurrent.weight, self.recurrent.bias
@@ -361,7 +374,7 @@ class S2NN(Neuron):
         _check_input(self, x)
         if state is not None:
             raise TypeError(f"{self} is stateless; state must be None, got {type(state).__name__}")
-        return s2nn_step(x, self.v_th, self.surrogate), None, x
+        return s2nn_step(x, self.v_th, self.surrogate, self.smooth_forward), None, x
 
     def extra_repr(self) -> str:
         v = self.v_th

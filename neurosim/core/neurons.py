@@ -111,11 +111,12 @@ def _integrate(x: Tensor, state: LIFState, p: LIFParams) -> Tensor:
 
 
 def lif_step(
-    x: Tensor, state: LIFState, p: LIFParams, surrogate: Surrogate
+    x: Tensor, state: LIFState, p: LIFParams, surrogate: Surrogate, smooth: bool = False
 ) -> tuple[Tensor, LIFState]:
-    """One LIF step. ``x`` and the state tensors are ``[B, ...]``; returns ``(s, new_state)``."""
+    """One LIF step. ``x`` and the state tensors are ``[B, ...]``; returns ``(s, new_state)``.
+    ``smooth``: emit the surrogate's smooth step instead of the spike (see ``relaxed``)."""
     h = _integrate(x, state, p)
-    s = spike(h - p.v_th, surrogate)
+    s = spike(h - p.v_th, surrogate, smooth)
     return s, LIFState(h, s)
 
 
@@ -126,12 +127,15 @@ def recurrent_lif_step(
     surrogate: Surrogate,
     w_rec: Tensor,
     b_rec: Tensor | None = None,
+    smooth: bool = False,
 ) -> tuple[Tensor, LIFState]:
     """LIF step with recurrent input ``s[t−1] @ w_rec.T (+ b_rec)``; ``x`` is ``[B, N]``."""
     rec = torch.nn.functional.linear(state.s, w_rec, b_rec)
-    return lif_step(x + rec, state, p, surrogate)
+    return lif_step(x + rec, state, p, surrogate, smooth)
 
 
-def s2nn_step(x: Tensor, v_th: Tensor | float, surrogate: Surrogate) -> Tensor:
+def s2nn_step(
+    x: Tensor, v_th: Tensor | float, surrogate: Surrogate, smooth: bool = False
+) -> Tensor:
     """Single-step S2NN neuron: ``H(x − v_th)``, no state."""
-    return spike(x - v_th, surrogate)
+    return spike(x - v_th, surrogate, smooth)

@@ -25,9 +25,9 @@ from dataclasses import dataclass, fields
 import torch
 from torch import Tensor
 
-from neurosim.core.network import Run
+from neurosim.core.network import LayerActivity, Run
 from neurosim.core.neuron_layers import RecurrentLIF
-from neurosim.energy.plan import INPUT, Plan, Route
+from neurosim.energy.plan import INPUT, LayerPlan, Plan, Route
 
 __all__ = ["COUNT_FIELDS", "LayerCounts", "count", "hard_indicator", "is_binary"]
 
@@ -36,7 +36,7 @@ Indicator = Callable[[Tensor], Tensor]
 
 def hard_indicator(x: Tensor) -> Tensor:
     """1 where ``x ≠ 0``, else 0 (not differentiable)."""
-    return (x.detach() != 0).to(torch.float64)
+    return (x.detach() != 0).to(x.dtype)
 
 
 def is_binary(x: Tensor) -> bool:
@@ -88,9 +88,21 @@ def _zero(like: Tensor) -> Tensor:
     return torch.zeros((), dtype=torch.float64, device=like.device)
 
 
+_EXACT_F32 = 2.0**24  # integers up to this are exact in float32
+
+
 def _weighted(events: Tensor, per_unit: Tensor) -> Tensor:
-    """``Σ_{t,b,i} events[t,b,i] · per_unit[i]`` in float64."""
-    return (events.to(torch.float64) * per_unit.to(events.device)).sum()
+    """``Σ_{t,b,i} events[t,b,i] · per_unit[i]`` as a float64 scalar.
+
+    One matrix-vector product per call; done in float32 when every partial sum of 0/1
+    events times integer weights stays exactly representable, else in float64.
+    """
+    n = per_unit.numel()
+    w = per_unit.reshape(n).to(events.device)
+    exact32 = float(w.abs().sum()) <= _EXACT_F32
+    dtype = torch.float32 if exact32 and events.dtype != torch.float64 else torch.float64
+    rows = events.reshape(-1, n).to(dtype) @ w.to(dtype)
+    return rows.sum(dtype=torch.float64)
 
 
 def _route_counts(events: Tensor, route: Route | None) -> tuple[Tensor, Tensor, Tensor]:
@@ -111,6 +123,10 @@ def _drive(layer: object, x: Tensor, out: Tensor) -> Tensor:
     w = (layer.recurrent.weight.detach() != 0).to(out.dtype)
     rec = torch.nn.functional.linear(out[:-1].detach(), w)
     return x.detach().abs() + torch.cat([torch.zeros_like(rec[:1]), rec])
+
+
+def _pool_events(p: LayerPlan, acts: tuple[LayerActivity, ...]) -> bool:
+    return p.events if p.events is not None else is_binary(acts[p.index].output)
 
 
 def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[LayerCounts]:
@@ -139,7 +155,7 @@ def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[L
                 raise ValueError(f"layer {a.name}: the plan has no fan-out for it")
             src = acts[0].input if p.source == INPUT else acts[p.source].output
             dense = torch.tensor(p.synapses * steps * batch, dtype=torch.float64)
-            analog = not is_binary(src)
+            analog = not (p.events if p.events is not None else is_binary(src))
             if analog:
                 macs = _weighted(indicator(a.input), p.fanout_in)
             else:
@@ -149,9 +165,10 @@ def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[L
             out = a.output
             if p.kind != "pool":
                 updates = torch.tensor(float(units * steps * batch), dtype=torch.float64)
-                driven = indicator(_drive(a.layer, a.input, out)).sum()
-            if p.kind != "activation" and is_binary(out):
-                spikes = out.to(torch.float64).sum()
+                driven = indicator(_drive(a.layer, a.input, out)).sum(dtype=torch.float64)
+            spiking = p.kind == "neuron" or (p.kind == "pool" and _pool_events(p, acts))
+            if spiking:
+                spikes = out.sum(dtype=torch.float64)
                 packets, hops_x, hops_y = _route_counts(out, p.route)
             if p.rec_fanout is not None and steps > 1:
                 rec = out[:-1]

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from neurosim.core.network import Run
-from neurosim.energy.counts import LayerCounts, count, is_binary
+from neurosim.energy.counts import LayerCounts, count
 from neurosim.energy.model import TERMS, network_terms
 from neurosim.energy.plan import INPUT, Plan, make_plan
 from neurosim.hardware.profile import HardwareProfile, load
@@ -35,8 +35,10 @@ __all__ = ["EnergyPenalty", "RatePenalty", "SpikeCountPenalty", "soft_indicator"
 
 def soft_indicator(x: Tensor, eps: float = 0.1) -> Tensor:
     """``[x ≠ 0]`` forward; gradient of ``1 − exp(−(x/ε)²)`` backward (straight-through)."""
-    hard = (x.detach() != 0).to(torch.float64)
-    smooth = 1.0 - torch.exp(-((x.to(torch.float64) / eps) ** 2))
+    hard = (x.detach() != 0).to(x.dtype)
+    if not x.requires_grad:
+        return hard
+    smooth = 1.0 - torch.exp(-((x / eps) ** 2))
     return hard + (smooth - smooth.detach())
 
 
@@ -132,8 +134,6 @@ class EnergyPenalty:
             src = (
                 acts[0].input if layer_plan.source == INPUT else acts[layer_plan.source or 0].output
             )
-            if not is_binary(src):
-                continue
             counts_i = src.to(torch.float64).sum(0).clamp(min=0.0) ** self.p  # [B, ...]
             out = out + (counts_i * layer_plan.fanout_src).sum() * self.profile.e_synop_pj.value
         return out

@@ -61,6 +61,7 @@ class LayerPlan:
     route: Route | None = None  # routing of this layer's output events
     rec_fanout: Tensor | None = None  # recurrent LIF: fan-out of each neuron's recurrence
     rec_route: Route | None = None
+    events: bool | None = None  # synaptic/pool: source emits spikes (None: check the input)
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,18 @@ def _source(kinds: list[str], layers: list[nn.Module], j: int) -> tuple[int, lis
         chain.append(i)
         i -= 1
     return (i if i >= 0 else INPUT), chain
+
+
+def _emits_events(kinds: list[str], layers: list[nn.Module], j: int) -> bool | None:
+    """Whether the input of layer ``j`` (through pass-through layers) is a spike train:
+    spiking neurons emit spikes, a max-pool passes on what it pools; ``None``: the network
+    input, which is checked for 0/1 values when counting."""
+    src, _ = _source(kinds, layers, j)
+    if src == INPUT:
+        return None
+    if kinds[src] == "pool":
+        return _emits_events(kinds, layers, src)
+    return kinds[src] == "neuron"
 
 
 def _pull_chain(
@@ -150,6 +163,9 @@ def make_plan(run: Run, profile: HardwareProfile) -> Plan:
             cores += math.ceil(math.prod(out_shapes[i]) / npc)
 
     plans: dict[int, dict[str, object]] = {i: {} for i in range(len(layers))}
+    for i, kind in enumerate(kinds):
+        if kind == "pool":
+            plans[i]["events"] = _emits_events(kinds, layers, i)
     for j, kind in enumerate(kinds):
         if kind != "synaptic":
             continue
@@ -162,6 +178,7 @@ def make_plan(run: Run, profile: HardwareProfile) -> Plan:
             "fanout_in": fan_in,
             "fanout_src": fan_src,
             "synapses": synapses,
+            "events": _emits_events(kinds, layers, j),
         }
         dest = next((k for k in range(j + 1, len(kinds)) if kinds[k] != "passthrough"), None)
         if dest is not None and dest in first:

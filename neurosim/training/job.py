@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from torch.utils.data import TensorDataset
 
 from neurosim.core.network import Sequential
 from neurosim.datasets import DATASETS, info, load
@@ -42,6 +43,8 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     lr: float = Field(default=2e-3, gt=0)
     seed: int = Field(default=0, ge=0)
+    max_train: int | None = Field(default=None, ge=1, description="use the first N samples")
+    max_test: int | None = Field(default=None, ge=1, description="use the first N samples")
     penalty: PenaltyConfig = PenaltyConfig()
     energy_profile: str | None = Field(
         default=None, description="profile whose energy per inference is logged each epoch"
@@ -97,6 +100,10 @@ class JobResult:
     checkpoint: Path
 
 
+def _first(data: TensorDataset, n: int | None) -> TensorDataset:
+    return data if n is None else TensorDataset(*(t[:n] for t in data.tensors))
+
+
 def run_job(
     cfg: TrainConfig,
     out_dir: str | os.PathLike[str],
@@ -106,8 +113,8 @@ def run_job(
 ) -> JobResult:
     """Train the model of ``cfg``; checkpoint and metrics go to ``out_dir``."""
     out = Path(out_dir)
-    train = load(cfg.dataset, "train", cfg.data_dir)
-    test = load(cfg.dataset, "test", cfg.data_dir)
+    train = _first(load(cfg.dataset, "train", cfg.data_dir), cfg.max_train)
+    test = _first(load(cfg.dataset, "test", cfg.data_dir), cfg.max_test)
     torch.manual_seed(cfg.seed)  # weight initialisation
     net = build_model(cfg.model)
     encoder, loss = build_encoder(cfg.model), get_loss(cfg.loss_name)

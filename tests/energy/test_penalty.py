@@ -108,3 +108,50 @@ def test_bad_input() -> None:
         EnergyPenalty("loihi", 1.0)(net(torch.rand(2, 1, 1, 8, 8)))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="weight=nan"):
         SpikeCountPenalty(float("nan"))
+
+
+SMOOTH_TERMS = ["synaptic", "routing", "memory", "static"]
+
+
+@pytest.mark.parametrize(
+    ("profile", "terms"),
+    [
+        ("loihi", SMOOTH_TERMS),  # static follows the run time, which grows with synops
+        ("asic45-fp32", SMOOTH_TERMS),
+        # SpiNNaker's static energy (0.36 W × 1 ms steps) is a ~1e6 offset that drowns
+        # finite differences in rounding; its other terms are checked
+        ("spinnaker", SMOOTH_TERMS[:3]),
+    ],
+)
+def test_penalty_gradient_is_exact_on_the_smooth_relaxation(profile: str, terms: list[str]) -> None:
+    """gradcheck (float64): the penalty's gradient w.r.t. the weights, through the
+    surrogate, equals finite differences of the penalty of the smooth relaxed network."""
+    torch.manual_seed(0)
+    net = ns.Sequential(
+        ns.Linear(6, 5), ns.LIF(v_th=0.3, surrogate="fast_sigmoid"), ns.Linear(5, 4),
+        ns.RecurrentLIF(4, v_th=0.2, surrogate="atan"), ns.Linear(4, 3), ns.S2NN(v_th=0.1),
+    ).double()  # fmt: skip
+    smooth = ns.core.relaxed(net)
+    x = torch.rand(3, 2, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    penalty = EnergyPenalty(profile, 1e-3, terms=terms)
+    names = [n for n, p in smooth.named_parameters() if p.requires_grad]
+    wrapper = _Penalised(smooth, penalty, x)
+
+    def penalised(*weights: torch.Tensor) -> torch.Tensor:
+        new = {f"net.{n}": w for n, w in zip(names, weights, strict=True)}
+        return torch.func.functional_call(wrapper, new, ())
+
+    params = dict(smooth.named_parameters())
+    inputs = tuple(params[n].detach().clone().requires_grad_(True) for n in names)
+    assert torch.autograd.gradcheck(penalised, inputs, eps=1e-6, atol=1e-6, rtol=1e-4)
+
+
+class _Penalised(nn.Module):
+    """``() → penalty(net.run(x))`` as a module, so ``functional_call`` can swap weights."""
+
+    def __init__(self, net: ns.Sequential, penalty: EnergyPenalty, x: torch.Tensor) -> None:
+        super().__init__()
+        self.net, self.penalty, self.x = net, penalty, x
+
+    def forward(self) -> torch.Tensor:
+        return self.penalty(self.net.run(self.x))
