@@ -27,7 +27,7 @@ from torch import Tensor
 
 from neurosim.core.network import LayerActivity, Run
 from neurosim.core.neuron_layers import RecurrentLIF
-from neurosim.energy.plan import INPUT, LayerPlan, Plan, Route
+from neurosim.energy.plan import INPUT, LayerPlan, Plan
 
 __all__ = ["COUNT_FIELDS", "LayerCounts", "count", "hard_indicator", "is_binary"]
 
@@ -91,29 +91,31 @@ def _zero(like: Tensor) -> Tensor:
 _EXACT_F32 = 2.0**24  # integers up to this are exact in float32
 
 
-def _weighted(events: Tensor, per_unit: Tensor) -> Tensor:
-    """``Σ_{t,b,i} events[t,b,i] · per_unit[i]`` as a float64 scalar.
-
-    One matrix-vector product per call; done in float32 when every partial sum of 0/1
-    events times integer weights stays exactly representable, else in float64.
-    """
-    n = per_unit.numel()
-    w = per_unit.reshape(n).to(events.device)
-    exact32 = float(w.abs().sum()) <= _EXACT_F32
+def _weighted(events: Tensor, per_unit: list[Tensor]) -> list[Tensor]:
+    """``[Σ_{t,b,i} events[t,b,i] · w[i] for w in per_unit]`` as float64 scalars, in one
+    pass over ``events`` (a matrix product with the stacked vectors); in float32 when every
+    partial sum of 0/1 events times integer weights stays exactly representable."""
+    n = per_unit[0].numel()
+    w = torch.stack([v.reshape(n) for v in per_unit], 1).to(events.device)
+    exact32 = float(w.abs().sum(0).max()) <= _EXACT_F32
     dtype = torch.float32 if exact32 and events.dtype != torch.float64 else torch.float64
     rows = events.reshape(-1, n).to(dtype) @ w.to(dtype)
-    return rows.sum(dtype=torch.float64)
+    return list(rows.sum(0, dtype=torch.float64).unbind())
 
 
-def _route_counts(events: Tensor, route: Route | None) -> tuple[Tensor, Tensor, Tensor]:
-    if route is None:
-        z = _zero(events)
-        return z, z, z
-    return (
-        _weighted(events, route.packets),
-        _weighted(events, route.hops_x),
-        _weighted(events, route.hops_y),
-    )
+def _consumers(plan: Plan) -> dict[int, list[int]]:
+    """Event source index → the synaptic layers counting synops on its output."""
+    out: dict[int, list[int]] = {}
+    for p in plan.layers:
+        if p.kind == "synaptic" and p.source is not None and p.source != INPUT:
+            out.setdefault(p.source, []).append(p.index)
+    return out
+
+
+def _driven(x: Tensor, indicator: Indicator) -> Tensor:
+    if indicator is hard_indicator:  # fast path: no float copy of the input
+        return torch.count_nonzero(x.detach()).to(torch.float64)
+    return indicator(x).sum(dtype=torch.float64)
 
 
 def _drive(layer: object, x: Tensor, out: Tensor) -> Tensor:
@@ -137,6 +139,8 @@ def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[L
             f"the plan has {len(plan.layers)} layers but the run has {len(acts)}; "
             "make the plan from a run of the same network"
         )
+    consumers = _consumers(plan)
+    synops_from: dict[int, Tensor] = {}  # synaptic layer → synops counted at its source
     result = []
     for a, p in zip(acts, plan.layers, strict=True):
         if tuple(a.input.shape[2:]) != p.in_shape:
@@ -157,25 +161,36 @@ def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[L
             dense = torch.tensor(p.synapses * steps * batch, dtype=torch.float64)
             analog = not (p.events if p.events is not None else is_binary(src))
             if analog:
-                macs = _weighted(indicator(a.input), p.fanout_in)
+                (macs,) = _weighted(indicator(a.input), [p.fanout_in])
+            elif p.index in synops_from:
+                synops = synops_from[p.index]
             else:
-                synops = _weighted(src, p.fanout_src)
+                (synops,) = _weighted(src, [p.fanout_src])
         elif p.kind in ("neuron", "activation", "pool"):
             units = int(torch.tensor(p.out_shape).prod()) if p.out_shape else 1
             out = a.output
             if p.kind != "pool":
                 updates = torch.tensor(float(units * steps * batch), dtype=torch.float64)
-                driven = indicator(_drive(a.layer, a.input, out)).sum(dtype=torch.float64)
+                driven = _driven(_drive(a.layer, a.input, out), indicator)
             spiking = p.kind == "neuron" or (p.kind == "pool" and _pool_events(p, acts))
             if spiking:
-                spikes = out.sum(dtype=torch.float64)
-                packets, hops_x, hops_y = _route_counts(out, p.route)
-            if p.rec_fanout is not None and steps > 1:
-                rec = out[:-1]
-                synops = synops + _weighted(rec, p.rec_fanout)
+                # one pass over the spikes: their count, routes, and the synops downstream
+                users = consumers.get(p.index, [])
+                maps = [torch.ones(p.out_shape, dtype=torch.float64)]
+                if p.route is not None:
+                    maps += [p.route.packets, p.route.hops_x, p.route.hops_y]
+                maps += [plan.layers[j].fanout_src for j in users]  # type: ignore[misc]
+                sums = _weighted(out, maps)
+                spikes = sums[0]
+                if p.route is not None:
+                    packets, hops_x, hops_y = sums[1:4]
+                synops_from |= dict(zip(users, sums[len(sums) - len(users) :], strict=True))
+            if p.rec_fanout is not None and p.rec_route is not None and steps > 1:
+                route = p.rec_route
+                rs = _weighted(out[:-1], [p.rec_fanout, route.packets, route.hops_x, route.hops_y])
+                synops = synops + rs[0]
                 dense = dense + p.synapses * (steps - 1) * batch
-                rp, rx, ry = _route_counts(rec, p.rec_route)
-                packets, hops_x, hops_y = packets + rp, hops_x + rx, hops_y + ry
+                packets, hops_x, hops_y = packets + rs[1], hops_x + rs[2], hops_y + rs[3]
         result.append(
             LayerCounts(
                 a.index,
