@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neurosim.core import event
+
 __all__ = [
     "AvgPool2d",
     "Conv2d",
@@ -52,7 +54,13 @@ def _check_image(layer: nn.Module, x: Tensor, channels: int | None = None) -> No
 
 
 class Linear(nn.Linear):
-    """Fully connected synapses: ``[T, B, in_features] → [T, B, out_features]``."""
+    """Fully connected synapses: ``[T, B, in_features] → [T, B, out_features]``.
+
+    Without gradients, sparse binary input takes the event-driven path
+    (``neurosim.core.event``) below ``event_threshold`` spike density (``None``: measured
+    default for the layer's shape)."""
+
+    event_threshold: float | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 3 or x.shape[-1] != self.in_features:
@@ -60,15 +68,20 @@ class Linear(nn.Linear):
                 f"Linear({self.in_features}→{self.out_features}) expects input "
                 f"[T, B, {self.in_features}], got shape {_shape(x)}"
             )
-        return F.linear(x, self.weight, self.bias)
+        y = event.maybe_linear(self, x)  # event-driven when x is sparse spikes and no grad
+        return F.linear(x, self.weight, self.bias) if y is None else y
 
 
 class Conv2d(nn.Conv2d):
-    """2-D convolution over ``[T, B, C, H, W]`` (time folded into the batch)."""
+    """2-D convolution over ``[T, B, C, H, W]`` (time folded into the batch); event-driven
+    for sparse binary input without gradients, as ``Linear``."""
+
+    event_threshold: float | None = None
 
     def forward(self, x: Tensor) -> Tensor:
         _check_image(self, x, self.in_channels)
-        return _fold(super().forward, x)  # type: ignore[arg-type]
+        y = event.maybe_conv2d(self, x)  # event-driven when x is sparse spikes and no grad
+        return _fold(super().forward, x) if y is None else y  # type: ignore[arg-type]
 
 
 class AvgPool2d(nn.AvgPool2d):
