@@ -299,9 +299,9 @@ def sweep(
     console.print(result.front_table())
     console.print(f"table: {result.json_path}, {result.csv_path}")
     if plot:
-        from neurosim.viz import plot_pareto
-
         from matplotlib.figure import Figure
+
+        from neurosim.viz import plot_pareto
 
         fig = Figure(figsize=(7, 4.5), layout="constrained")
         plot_pareto(result.rows, fig.add_subplot())
