@@ -20,26 +20,9 @@ from neurosim.energy import (
     make_plan,
 )
 from neurosim.energy.model import layer_terms
+from neurosim.hardware import HardwareProfile
 
-CONSTANTS = [
-    "e_synop_pj",
-    "e_mac_pj",
-    "e_neuron_driven_pj",
-    "e_neuron_idle_pj",
-    "e_spike_pj",
-    "e_packet_pj",
-    "e_hop_x_pj",
-    "e_hop_y_pj",
-    "e_weight_read_pj_per_byte",
-    "e_state_rw_pj_per_byte",
-    "p_static_mw",
-    "t_synop_s",
-    "t_mac_s",
-    "t_neuron_s",
-    "t_hop_x_s",
-    "t_hop_y_s",
-    "t_step_sync_s",
-]
+CONSTANTS = [n for n in HardwareProfile.model_fields if n.startswith(("e_", "p_", "t_"))]
 
 
 def _net(seed: int) -> ns.Sequential:
