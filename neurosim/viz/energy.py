@@ -44,7 +44,7 @@ def plot_energy_comparison(
     reports: Mapping[str, EnergyReport], ax: Axes | None = None, normalize: bool = True
 ) -> Axes:
     """One bar per profile stacked by term; ``normalize`` shows shares (totals differ by
-    orders of magnitude across profiles), with each total written above its bar."""
+    orders of magnitude across profiles), each total written under its profile's name."""
     ax = axes_or_new(ax, (7, 4))
     names = list(reports)
     x = np.arange(len(names))
@@ -56,9 +56,8 @@ def plot_energy_comparison(
         if h.any():
             ax.bar(x, h, bottom=bottom, label=term, color=TERM_COLOURS[term])
         bottom += h
-    for xi, top, total in zip(x, bottom, totals, strict=True):
-        ax.annotate(f"{total:.3g} pJ", (xi, top), ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, names, rotation=30, ha="right")
+    labels = [f"{n}\n{t:.3g} pJ" for n, t in zip(names, totals, strict=True)]
+    ax.set_xticks(x, labels, rotation=45, ha="right", fontsize=8)
     ax.set_ylabel("share of energy per inference" if normalize else "energy per inference (pJ)")
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return ax

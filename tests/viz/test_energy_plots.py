@@ -41,5 +41,5 @@ def test_comparison_is_normalised_and_annotated() -> None:
         x = round(bar.get_x() + bar.get_width() / 2, 6)
         heights[x] = heights.get(x, 0.0) + bar.get_height()
     assert list(heights.values()) == pytest.approx([1.0, 1.0])
-    notes = [t.get_text() for t in ax.texts]
-    assert notes == [f"{r.total_pj:.3g} pJ" for r in reports.values()]
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == [f"{name}\n{r.total_pj:.3g} pJ" for name, r in reports.items()]
