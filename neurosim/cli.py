@@ -309,6 +309,70 @@ def sweep(
         fig.savefig(plot, dpi=120)
 
 
+@app.command()
+def raster(
+    recording: Annotated[Path, typer.Argument(help="HDF5 recording (run.save / save_run).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Image to write (PNG, PDF, SVG).")],
+    layer: Annotated[
+        list[str] | None, typer.Option(help="Layer name or index; repeat. Default: all.")
+    ] = None,
+    sample: Annotated[int, typer.Option(help="Which sample of the batch.")] = 0,
+) -> None:
+    """Spike raster of a recorded run (layers stacked)."""
+    from matplotlib.figure import Figure
+
+    from neurosim.io import RecordingError, load_run
+    from neurosim.viz import plot_rasters
+
+    try:
+        with load_run(recording) as rec:
+            names = [_layer_name(rec.layers, spec) for spec in layer] if layer else rec.layers
+            if not 0 <= sample < rec.B:
+                raise ValueError(f"--sample {sample} out of range: the recording has {rec.B}")
+            spikes = {n: rec.spikes(n, samples=slice(sample, sample + 1)) for n in names}
+    except (FileNotFoundError, RecordingError, ValueError) as err:
+        raise _fail(str(err)) from None
+    fig = Figure(figsize=(8, 4.5), layout="constrained")
+    plot_rasters(spikes, fig.add_subplot())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=120)
+
+
+def _layer_name(layers: list[str], spec: str) -> str:
+    if spec in layers:
+        return spec
+    matches = [n for n in layers if n.split(".", 1)[0] == spec]
+    if len(matches) == 1:
+        return matches[0]
+    raise ValueError(f"--layer {spec!r} is not a recorded layer; recorded: {', '.join(layers)}")
+
+
+plot_app = typer.Typer(help="Plots of saved results.", no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
+
+
+@plot_app.command("energy")
+def plot_energy_cmd(
+    report: Annotated[Path, typer.Argument(help="Report JSON (neurosim energy --json).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Image to write.")],
+) -> None:
+    """Stacked energy bars from a saved report (one profile) or comparison (several)."""
+    import json
+
+    from neurosim.energy.report import report_from_dict
+
+    try:
+        data = json.loads(report.read_text())
+        if isinstance(data, dict) and "snn" in data:  # neurosim energy --json
+            reports = {k: report_from_dict(v, f"{report} [{k}]") for k, v in data["snn"].items()}
+        else:
+            one = report_from_dict(data, str(report))
+            reports = {one.profile: one}
+    except (OSError, ValueError) as err:
+        raise _fail(f"energy report {report}: {err}") from None
+    _plot_reports(reports, out)
+
+
 def _plot_reports(reports: dict[str, EnergyReport], path: Path) -> None:
     from matplotlib.figure import Figure
 

@@ -126,3 +126,30 @@ def test_sweep_runs_resumes_and_plots(tmp_path: Path) -> None:
     bad = runner.invoke(app, ["sweep", "--out", str(tmp_path / "b"), "--weight", "-1"])
     assert bad.exit_code == 2
     assert "greater than or equal to 0" in bad.output
+
+
+def test_raster_and_plot_energy_commands(tmp_path: Path) -> None:
+    import torch
+
+    import neurosim as ns
+
+    torch.manual_seed(0)
+    net = ns.Sequential(ns.Linear(6, 20), ns.LIF(v_th=0.2), ns.Linear(20, 4), ns.LIF(v_th=0.1))
+    run = net.run(torch.rand(10, 3, 6))
+    run.save(tmp_path / "run.h5")
+    ok = runner.invoke(app, ["raster", str(tmp_path / "run.h5"), "--layer", "1", "-o",
+                             str(tmp_path / "r.png"), "--sample", "2"])  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    assert (tmp_path / "r.png").stat().st_size > 1000
+    bad = runner.invoke(app, ["raster", str(tmp_path / "run.h5"), "--layer", "7", "-o", "x.png"])
+    assert bad.exit_code == 2
+    assert "not a recorded layer; recorded: 1.LIF, 3.LIF" in bad.output
+    ns.energy.estimate(net, torch.rand(4, 2, 6), "loihi").save_json(tmp_path / "e.json")
+    plotted = runner.invoke(app, ["plot", "energy", str(tmp_path / "e.json"), "-o",
+                                  str(tmp_path / "e.png")])  # fmt: skip
+    assert plotted.exit_code == 0, plotted.output
+    assert (tmp_path / "e.png").stat().st_size > 1000
+    (tmp_path / "bad.json").write_text("{}")
+    nope = runner.invoke(app, ["plot", "energy", str(tmp_path / "bad.json"), "-o", "y.png"])
+    assert nope.exit_code == 2
+    assert "not a neurosim energy report" in nope.output

@@ -8,6 +8,7 @@ request the membrane traces. A single-step network is the same code with T = 1.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,12 @@ class Run:
 
     def spiking_layers(self) -> tuple[LayerActivity, ...]:
         return tuple(a for a in self.activity if a.spiking)
+
+    def save(self, path: str | os.PathLike[str], **kwargs: Any) -> None:
+        """Write this run to an HDF5 recording (``neurosim.io.save_run``; keywords pass on)."""
+        from neurosim.io.recording import save_run  # io builds on core, not the reverse
+
+        save_run(self, path, **kwargs)
 
     def firing_rates(self) -> dict[str, float]:
         """Mean spikes per neuron per step for every spiking layer, by layer name."""

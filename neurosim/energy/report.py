@@ -17,7 +17,14 @@ from rich.table import Table
 
 from neurosim.io.checkpoint import atomic_write_bytes
 
-__all__ = ["REPORT_TERMS", "EnergyReport", "LayerEnergy", "comparison_table", "load_report"]
+__all__ = [
+    "REPORT_TERMS",
+    "EnergyReport",
+    "LayerEnergy",
+    "comparison_table",
+    "load_report",
+    "report_from_dict",
+]
 
 REPORT_TERMS = ("synaptic", "dense", "neuron", "routing", "memory")
 FORMAT = "neurosim.energy-report"
@@ -156,15 +163,10 @@ def comparison_table(reports: Mapping[str, EnergyReport]) -> Table:
     return t
 
 
-def load_report(path: str | os.PathLike[str]) -> EnergyReport:
-    """Read a report written by ``EnergyReport.save_json``."""
-    p = Path(path)
-    try:
-        d = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"energy report {p} cannot be read: {err}") from None
+def report_from_dict(d: object, where: str = "energy report") -> EnergyReport:
+    """Rebuild a report from ``EnergyReport.to_dict()`` output."""
     if not isinstance(d, dict) or d.get("format") != FORMAT:
-        raise ValueError(f"{p} is not a neurosim energy report (field 'format' != {FORMAT!r})")
+        raise ValueError(f"{where} is not a neurosim energy report (field 'format' != {FORMAT!r})")
     try:
         layers = tuple(
             LayerEnergy(la["name"], la["kind"], la["energy_terms_pj"], la["counts"])
@@ -174,4 +176,14 @@ def load_report(path: str | os.PathLike[str]) -> EnergyReport:
             d["profile"], d["steps"], d["batch"], layers, d["energy_static_pj"], d["run_time_s"]
         )
     except (KeyError, TypeError) as err:
-        raise ValueError(f"energy report {p} is missing or has a bad field: {err}") from None
+        raise ValueError(f"{where} is missing or has a bad field: {err}") from None
+
+
+def load_report(path: str | os.PathLike[str]) -> EnergyReport:
+    """Read a report written by ``EnergyReport.save_json``."""
+    p = Path(path)
+    try:
+        d = json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"energy report {p} cannot be read: {err}") from None
+    return report_from_dict(d, f"{p}")

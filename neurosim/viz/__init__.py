@@ -2,5 +2,14 @@
 
 from neurosim.viz.energy import plot_energy, plot_energy_comparison
 from neurosim.viz.pareto import plot_pareto
+from neurosim.viz.spikes import plot_membrane, plot_raster, plot_rasters, plot_rates
 
-__all__ = ["plot_energy", "plot_energy_comparison", "plot_pareto"]
+__all__ = [
+    "plot_energy",
+    "plot_energy_comparison",
+    "plot_membrane",
+    "plot_pareto",
+    "plot_raster",
+    "plot_rasters",
+    "plot_rates",
+]
