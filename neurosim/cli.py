@@ -310,6 +310,37 @@ def sweep(
 
 
 @app.command()
+def record(
+    out: Annotated[Path, typer.Option("-o", "--out", help="HDF5 recording to write.")],
+    checkpoint: Annotated[Path, typer.Option(help="Trained model.")] = Path(
+        "runs/train/checkpoint.pt"
+    ),
+    samples: Annotated[int, typer.Option(help="Test samples to run.")] = 8,
+    membranes: Annotated[bool, typer.Option(help="Also record membrane traces.")] = True,
+) -> None:
+    """Run a trained network on test samples and record its spikes to HDF5."""
+    import torch
+
+    from neurosim.datasets import load
+    from neurosim.models import build_encoder
+    from neurosim.training.job import load_model
+
+    if samples < 1:
+        raise _fail(f"--samples {samples} is not valid; expected >= 1")
+    try:
+        net, cfg = load_model(checkpoint)
+        x = load(cfg.dataset, "test", cfg.data_dir).tensors[0][:samples]
+    except (FileNotFoundError, ValueError) as err:
+        raise _fail(str(err)) from None
+    x_seq = build_encoder(cfg.model)(x, torch.Generator().manual_seed(cfg.seed))
+    with torch.no_grad():
+        run = net.run(x_seq, record_membrane=membranes)
+    meta = {"checkpoint": str(checkpoint), "dataset": cfg.dataset, "seed": cfg.seed}
+    run.save(out, network=net, metadata=meta, membranes=membranes)
+    console.print(f"recorded {len(x)} samples × {x_seq.shape[0]} steps to {out}")
+
+
+@app.command()
 def raster(
     recording: Annotated[Path, typer.Argument(help="HDF5 recording (run.save / save_run).")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Image to write (PNG, PDF, SVG).")],

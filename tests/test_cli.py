@@ -153,3 +153,20 @@ def test_raster_and_plot_energy_commands(tmp_path: Path) -> None:
     nope = runner.invoke(app, ["plot", "energy", str(tmp_path / "bad.json"), "-o", "y.png"])
     assert nope.exit_code == 2
     assert "not a neurosim energy report" in nope.output
+
+
+def test_record_a_trained_network(tmp_path: Path) -> None:
+    from neurosim.io import load_run
+
+    trained = runner.invoke(
+        app, ["train", "--epochs", "1", "--T", "3", "--out", str(tmp_path), "--no-progress"]
+    )
+    assert trained.exit_code == 0, trained.output
+    args = ["record", "--checkpoint", str(tmp_path / "checkpoint.pt"), "--samples", "5"]
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "run.h5")])
+    assert result.exit_code == 0, result.output
+    with load_run(tmp_path / "run.h5") as rec:
+        assert (rec.T, rec.B) == (3, 5)
+        assert rec.layers == ["2.LIF", "4.LIF"]
+        assert rec.metadata["dataset"] == "digits"
+        assert rec.membrane("2.LIF").shape == (3, 5, 128)
