@@ -42,10 +42,8 @@ potential (the same as its ``v_th``).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -55,6 +53,8 @@ import h5py
 import numpy as np
 import torch
 from torch import Tensor
+
+from neurosim.io.checkpoint import atomic_path
 
 __all__ = ["FORMAT", "VERSION", "Recording", "RecordingError", "load_run", "save_run"]
 
@@ -188,26 +188,8 @@ def save_run(
     membranes: store ``run.membranes`` (``[T, B, ...]`` float32) when the run recorded them.
     The format is described in this module's docstring.
     """
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            _write(f, run, network, energy_report, metadata, membranes)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # persist the rename itself
-        dir_fd = os.open(p.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
+        _write(f, run, network, energy_report, metadata, membranes)
 
 
 @dataclass(frozen=True)
