@@ -42,6 +42,7 @@ class ModelKind(StrEnum):
     snn = "snn"
     s2nn = "s2nn"
     ann = "ann"
+    bnn = "bnn"
 
 
 class PenaltyKind(StrEnum):
@@ -81,14 +82,17 @@ def train(
     data_dir: Annotated[
         Path | None, typer.Option(help="Folder with MNIST/Fashion-MNIST IDX files.")
     ] = None,
-    model: Annotated[ModelKind, typer.Option(help="snn (LIF, T steps), s2nn or ann.")] = (
-        ModelKind.snn
-    ),
+    model: Annotated[
+        ModelKind, typer.Option(help="snn (LIF, T steps), s2nn (single-step), ann or bnn.")
+    ] = ModelKind.snn,
     arch: Annotated[Arch, typer.Option(help="mlp or small cnn.")] = Arch.mlp,
     T: Annotated[
         int | None, typer.Option("--T", "-T", help="Time steps (snn: default 8; others 1).")
     ] = None,
     hidden: Annotated[list[int] | None, typer.Option(help="Hidden width; repeat.")] = None,
+    binary_weights: Annotated[
+        bool, typer.Option(help="bnn: binarise the weights to ±α as well.")
+    ] = False,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
@@ -121,6 +125,8 @@ def train(
     model_kw: dict[str, object] = {"kind": model.value, "arch": arch.value, "T": T}
     if hidden:
         model_kw["hidden"] = tuple(hidden)
+    if binary_weights:
+        model_kw["binary_weights"] = True
     try:
         cfg = TrainConfig.for_dataset(
             dataset.value,
@@ -245,7 +251,7 @@ def sweep(
         Path | None, typer.Option(help="Sweep YAML (a SweepConfig); other grid options ignored.")
     ] = None,
     dataset: Annotated[DatasetName, typer.Option(help="Training data.")] = DatasetName.digits,
-    model: Annotated[ModelKind, typer.Option(help="snn, s2nn or ann.")] = ModelKind.snn,
+    model: Annotated[ModelKind, typer.Option(help="snn, s2nn, ann or bnn.")] = ModelKind.snn,
     arch: Annotated[Arch, typer.Option(help="mlp or small cnn.")] = Arch.mlp,
     T: Annotated[int | None, typer.Option("--T", "-T", help="Time steps.")] = None,
     hidden: Annotated[list[int] | None, typer.Option(help="Hidden width; repeat.")] = None,

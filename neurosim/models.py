@@ -4,9 +4,14 @@
 * ``s2nn``: single-step spiking network (T = 1): real-valued input to the first layer,
   S2NN spikes between hidden layers, real-valued output (Suetake et al.).
 * ``ann``: the same architecture with ReLU, T = 1 — the baseline.
+* ``bnn``: the same architecture with batch norm and sign activations (±1, hard-tanh
+  straight-through gradient), T = 1; ``binary_weights=True`` also binarises the weights of
+  every synaptic layer to ``±α`` (``neurosim.core.binary``). Real-valued input and output.
 
 ``arch="mlp"`` is ``Flatten → [Linear → neuron] × len(hidden) → Linear (→ LIF)``;
 ``arch="cnn"`` puts ``[Conv2d(3×3, pad 1) → neuron → AvgPool2d(2)] × len(channels)`` first.
+The BNN puts ``BatchNorm`` before each sign and pools with ``MaxPool2d(2)`` (the max of ±1
+values is ±1; averaging would make the next layer's input graded, no longer binary).
 """
 
 from __future__ import annotations
@@ -17,7 +22,18 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
-from neurosim.core import IF, LIF, S2NN, AvgPool2d, Conv2d, Flatten, Linear, Sequential
+from neurosim.core import (
+    IF,
+    LIF,
+    S2NN,
+    AvgPool2d,
+    Conv2d,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    Sequential,
+)
+from neurosim.core.binary import BatchNorm, BinaryConv2d, BinaryLinear, BinarySign
 from neurosim.core.encoding import Direct, Encoder, Latency, Poisson
 from neurosim.core.surrogate import available
 
@@ -29,24 +45,27 @@ class ModelConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    kind: Literal["snn", "s2nn", "ann"] = "snn"
+    kind: Literal["snn", "s2nn", "ann", "bnn"] = "snn"
     arch: Literal["mlp", "cnn"] = "mlp"
     input_shape: tuple[int, ...] = Field(min_length=1)
     n_classes: int = Field(ge=2)
     hidden: tuple[int, ...] = (128,)
     channels: tuple[int, ...] = (16, 32)
-    T: int | None = Field(default=None, ge=1, description="time steps; 1 for s2nn/ann")
+    T: int | None = Field(default=None, ge=1, description="time steps; 1 for s2nn/ann/bnn")
     neuron: Literal["lif", "if"] = "lif"
     tau_mem: float = Field(default=20e-3, gt=0, description="seconds")
     dt: float = Field(default=1e-3, gt=0, description="seconds")
     v_th: float = 1.0
     surrogate: str | None = None
     encoder: Literal["direct", "poisson", "latency"] = "direct"
+    binary_weights: bool = Field(default=False, description="bnn: weights ±α as well")
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
         if self.kind != "snn" and self.T not in (None, 1):
             raise ValueError(f"model {self.kind!r} is single-step: T must be 1, got {self.T}")
+        if self.binary_weights and self.kind != "bnn":
+            raise ValueError(f"binary_weights=True needs kind 'bnn', got kind {self.kind!r}")
         if self.surrogate is not None and self.surrogate not in available():
             raise ValueError(
                 f"surrogate={self.surrogate!r} is not valid; expected one of "
@@ -67,6 +86,8 @@ class ModelConfig(BaseModel):
 def _activation(cfg: ModelConfig) -> nn.Module:
     if cfg.kind == "ann":
         return nn.ReLU()
+    if cfg.kind == "bnn":
+        return BinarySign()
     if cfg.kind == "s2nn":
         return S2NN(v_th=0.0, surrogate=cfg.surrogate or "s2nn")
     surrogate = cfg.surrogate or "atan"
@@ -79,10 +100,15 @@ def build_model(cfg: ModelConfig) -> Sequential:
     """Build the network described by ``cfg`` (fresh, randomly initialised weights)."""
     layers: list[nn.Module] = []
     shape = cfg.input_shape
+    bnn = cfg.kind == "bnn"
+    linear = BinaryLinear if cfg.binary_weights else Linear
     if cfg.arch == "cnn":
+        conv = BinaryConv2d if cfg.binary_weights else Conv2d
         c, h, w = shape
         for out in cfg.channels:
-            layers += [Conv2d(c, out, 3, padding=1), _activation(cfg), AvgPool2d(2)]
+            layers.append(conv(c, out, 3, padding=1))
+            layers += [BatchNorm(out, image=True)] if bnn else []
+            layers += [_activation(cfg), MaxPool2d(2) if bnn else AvgPool2d(2)]
             c, h, w = out, h // 2, w // 2
             if h == 0 or w == 0:
                 raise ValueError(f"input {cfg.input_shape} is too small for {cfg.channels}")
@@ -90,9 +116,11 @@ def build_model(cfg: ModelConfig) -> Sequential:
     layers.append(Flatten())
     width = math.prod(shape)
     for size in cfg.hidden:
-        layers += [Linear(width, size), _activation(cfg)]
+        layers.append(linear(width, size))
+        layers += [BatchNorm(size)] if bnn else []
+        layers.append(_activation(cfg))
         width = size
-    layers.append(Linear(width, cfg.n_classes))
+    layers.append(linear(width, cfg.n_classes))
     if cfg.kind == "snn":
         layers.append(_activation(cfg))
     return Sequential(*layers)

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neurosim.core.binary import BatchNorm
 from neurosim.core.layers import AvgPool2d, Dropout, Flatten
 
 __all__ = [
@@ -106,6 +107,8 @@ register_passthrough(AvgPool2d, _avgpool_map)
 register_passthrough(Flatten, _flatten_map)
 register_passthrough(Dropout, _identity_map)  # counted in eval mode: dropout is the identity
 register_passthrough(nn.Identity, _identity_map)
+# batch norm before a sign folds into its threshold at inference: no events, no cost
+register_passthrough(BatchNorm, _identity_map)
 
 
 def connection_map(layer: nn.Module) -> ConnectionMap:
