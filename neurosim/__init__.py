@@ -3,6 +3,7 @@
 from neurosim import energy, hardware
 from neurosim.core import (
     IF,
+    IRNN,
     LIF,
     S2NN,
     AvgPool2d,
@@ -29,6 +30,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "IF",
+    "IRNN",
     "LIF",
     "S2NN",
     "AvgPool2d",

@@ -15,9 +15,11 @@ from neurosim.core.network import LayerActivity, Run, Sequential
 from neurosim.core.neuron_layers import IF, LIF, S2NN, Neuron, RecurrentLIF
 from neurosim.core.neurons import LIFParams, LIFState
 from neurosim.core.relax import relaxed
+from neurosim.core.rnn import IRNN
 
 __all__ = [
     "IF",
+    "IRNN",
     "LIF",
     "S2NN",
     "AvgPool2d",

@@ -160,4 +160,6 @@ ELEMENTWISE: tuple[type[nn.Module], ...] = (
 def is_lifted(module: Any) -> bool:
     """Whether ``module`` can take ``[T, B, ...]`` input as it is."""
     lifted = (Linear, Conv2d, AvgPool2d, MaxPool2d, Flatten, Dropout, Lifted)
-    return isinstance(module, lifted + ELEMENTWISE)
+    # sequence layers (e.g. IRNN) own their time loop and say so with a class flag
+    sequence = getattr(module, "takes_sequences", False) is True
+    return isinstance(module, lifted + ELEMENTWISE) or sequence

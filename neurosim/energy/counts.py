@@ -4,7 +4,9 @@ samples; divide by B for per-inference figures).
 * ``synops``: input events × exact fan-out, for synaptic layers whose event source is
   binary (spikes, max-pooled spikes, or a binary network input), pulled back through
   flatten/average-pool/dropout; plus the recurrent synapses of ``RecurrentLIF`` (spikes of
-  steps 0…T−2 reach the next step).
+  steps 0…T−2 reach the next step). An ``IRNN``'s recurrent input ``W_h h[t−1]`` is graded:
+  nonzero ``h`` of steps 0…T−2 × fan-out go to ``macs`` (all ``n²`` synapses to
+  ``dense_macs``), and the layer counts as analog.
 * ``macs`` (non-binary input): nonzero input elements × fan-out; ``dense_macs``: every
   synapse, zero weights included, every step — what dense hardware computes (for binary
   inputs the dense count of synaptic operations, recurrent synapses included).
@@ -27,6 +29,7 @@ from torch import Tensor
 
 from neurosim.core.network import LayerActivity, Run
 from neurosim.core.neuron_layers import RecurrentLIF
+from neurosim.core.rnn import IRNN
 from neurosim.energy.plan import INPUT, LayerPlan, Plan
 
 __all__ = ["COUNT_FIELDS", "LayerCounts", "count", "hard_indicator", "is_binary"]
@@ -120,7 +123,7 @@ def _driven(x: Tensor, indicator: Indicator) -> Tensor:
 
 def _drive(layer: object, x: Tensor, out: Tensor) -> Tensor:
     """What a neuron receives each step: its input, plus recurrent input if it has any."""
-    if not isinstance(layer, RecurrentLIF) or x.shape[0] < 2:
+    if not isinstance(layer, RecurrentLIF | IRNN) or x.shape[0] < 2:
         return x
     w = (layer.recurrent.weight.detach() != 0).to(out.dtype)
     rec = torch.nn.functional.linear(out[:-1].detach(), w)
@@ -185,7 +188,11 @@ def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[L
                 if p.route is not None:
                     packets, hops_x, hops_y = sums[1:4]
                 synops_from |= dict(zip(users, sums[len(sums) - len(users) :], strict=True))
-            if p.rec_fanout is not None and p.rec_route is not None and steps > 1:
+            if p.rec_fanout is not None and p.kind == "activation" and steps > 1:  # IRNN
+                (rec_macs,) = _weighted(indicator(out[:-1]), [p.rec_fanout])
+                macs, analog = macs + rec_macs, True
+                dense = dense + p.synapses * (steps - 1) * batch
+            elif p.rec_fanout is not None and p.rec_route is not None and steps > 1:
                 route = p.rec_route
                 rs = _weighted(out[:-1], [p.rec_fanout, route.packets, route.hops_x, route.hops_y])
                 synops = synops + rs[0]

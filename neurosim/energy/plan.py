@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from neurosim.core.layers import ELEMENTWISE, MaxPool2d
 from neurosim.core.network import Run
 from neurosim.core.neuron_layers import Neuron, RecurrentLIF
+from neurosim.core.rnn import IRNN
 from neurosim.energy.connectivity import fanout, is_passthrough, is_synaptic, pullback
 from neurosim.hardware.profile import HardwareProfile
 
@@ -75,6 +76,8 @@ def _kind(layer: nn.Module) -> str:
     if isinstance(layer, Neuron):
         return "neuron"
     if isinstance(layer, ELEMENTWISE) and not isinstance(layer, nn.Identity):
+        return "activation"
+    if isinstance(layer, IRNN):  # graded units with dense recurrent synapses
         return "activation"
     if isinstance(layer, MaxPool2d):
         return "pool"
@@ -198,7 +201,7 @@ def make_plan(run: Run, profile: HardwareProfile) -> Plan:
         plans[src]["route"] = Route(*(v.view(shape) for v in vars(route).values()))
 
     for i, layer in enumerate(layers):
-        if isinstance(layer, RecurrentLIF):
+        if isinstance(layer, RecurrentLIF | IRNN):
             w = (layer.recurrent.weight.detach() != 0).to(torch.float64)  # [post, pre]
             n = layer.n
             own = _unit_cores(first[i], n, npc)
