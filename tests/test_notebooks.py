@@ -22,7 +22,10 @@ from nbclient import NotebookClient
 import neurosim as ns
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-EXPECTED = ("01_simulate_and_energy.ipynb",)
+EXPECTED = (
+    "01_simulate_and_energy.ipynb",
+    "02_energy_penalised_training.ipynb",
+)
 CELL_TIMEOUT_S = 300  # a hang guard, not a speed check
 
 
@@ -94,3 +97,58 @@ def test_simulate_and_energy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     # the rich tables render as HTML; the energy figure as a PNG
     assert sum("text/html" in o.get("data", {}) for o in _outputs(nb)) >= 2
     assert _n_images(nb) >= 1
+
+
+def _dominated(row: dict[str, Any], rows: list[dict[str, Any]]) -> bool:
+    """Brute force: another row at least as accurate and as cheap, better in one."""
+    acc, pj = row["test_accuracy"], row["energy_pj"]
+    return any(
+        r["test_accuracy"] >= acc
+        and r["energy_pj"] <= pj
+        and (r["test_accuracy"] > acc or r["energy_pj"] < pj)
+        for r in rows
+    )
+
+
+def test_energy_penalised_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nb = _execute(EXPECTED[1], tmp_path, monkeypatch)
+    s = _summary(nb)
+    # the penalty is the estimate
+    assert s["penalty_energy_pj"] == pytest.approx(s["estimate_pj"], rel=1e-6)
+    plain, penalised = s["fit"]["no penalty"], s["fit"]["energy 1e-4"]
+    assert plain["test_accuracy"] >= 0.9
+    assert penalised["test_accuracy"] >= 0.9
+    assert penalised["energy_pj"] < plain["energy_pj"]
+    # what the prose says: same dense and neuron terms (the floor), fewer synaptic events
+    terms_plain, terms_pen = (
+        s["trained_terms_pj"]["no penalty"],
+        s["trained_terms_pj"]["energy 1e-4"],
+    )
+    for term in ("dense", "neuron"):
+        assert terms_pen[term] == pytest.approx(terms_plain[term], rel=1e-9)
+    assert terms_pen["synaptic"] < terms_plain["synaptic"]
+    rows = {r["id"]: r for r in s["sweep"]}
+    ids = ["none-loihi-s0"] + [
+        f"{kind}-loihi-w{w}-s0"
+        for kind in ("energy", "spikes")
+        for w in ("1e-05", "0.0001", "0.001")
+    ]
+    assert sorted(rows) == sorted(ids)
+    # the sweep's runs are the hand-written fits (same seed, same model)
+    for fit_label, run_id in [
+        ("no penalty", "none-loihi-s0"),
+        ("energy 1e-4", "energy-loihi-w0.0001-s0"),
+    ]:
+        assert rows[run_id]["test_accuracy"] == s["fit"][fit_label]["test_accuracy"]
+        assert rows[run_id]["energy_pj"] == pytest.approx(
+            s["fit"][fit_label]["energy_pj"], rel=1e-9
+        )
+    # too large a weight silences the network: chance accuracy, energy at the floor
+    silent = rows["energy-loihi-w0.001-s0"]
+    assert silent["test_accuracy"] < 0.2
+    floor = terms_plain["dense"] + terms_plain["neuron"]
+    assert silent["energy_pj"] == pytest.approx(floor, rel=1e-3)
+    # the front is exactly the non-dominated runs
+    front = set(s["front"])
+    assert front == {r["id"] for r in s["sweep"] if not _dominated(r, s["sweep"])}
+    assert _n_images(nb) >= 2

@@ -4,3 +4,17 @@ In-place variants end in ``_``. Submodules: ``quantize`` (MaQD), ``prune`` (spec
 pruning), ``adversarial`` (spectral norm, gradient penalties, DANN, GAN), ``bayes``
 (Gaussian-mixture variational layers).
 """
+
+from neurosim.transforms.prune import (
+    degrees_of_freedom,
+    magnitude_prune,
+    random_prune,
+    spectral_prune,
+)
+
+__all__ = [
+    "degrees_of_freedom",
+    "magnitude_prune",
+    "random_prune",
+    "spectral_prune",
+]
