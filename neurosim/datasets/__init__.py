@@ -1,27 +1,51 @@
-"""Datasets: sklearn digits (8×8, bundled) and MNIST / Fashion-MNIST (IDX files)."""
+"""Datasets: sklearn digits (8×8, bundled) and MNIST / Fashion-MNIST (IDX files) via
+:func:`load`; readers for SHD, N-MNIST (event data, binned time-first) and CIFAR-10."""
 
 import os
 from dataclasses import dataclass
 
 from torch.utils.data import TensorDataset
 
+from neurosim.datasets._files import DatasetFormatError
 from neurosim.datasets._split import SPLITS, Split
+from neurosim.datasets.cifar10 import (
+    PickleWarning,
+    UnsafePickleError,
+    load_cifar10,
+    read_cifar10_batch,
+)
 from neurosim.datasets.digits import load_digits
+from neurosim.datasets.events import EventDataset, Events, bin_events, collate_time_first
 from neurosim.datasets.idx import IDX_NAMES, IdxFormatError, IdxName, load_idx_dataset, read_idx
+from neurosim.datasets.nmnist import load_nmnist, read_nmnist_bin
+from neurosim.datasets.shd import load_shd, read_shd
 
 __all__ = [
     "DATASETS",
     "IDX_NAMES",
     "SPLITS",
+    "DatasetFormatError",
     "DatasetInfo",
+    "EventDataset",
+    "Events",
     "IdxFormatError",
     "IdxName",
+    "PickleWarning",
     "Split",
+    "UnsafePickleError",
+    "bin_events",
+    "collate_time_first",
     "info",
     "load",
+    "load_cifar10",
     "load_digits",
     "load_idx_dataset",
+    "load_nmnist",
+    "load_shd",
+    "read_cifar10_batch",
     "read_idx",
+    "read_nmnist_bin",
+    "read_shd",
 ]
 
 _WHERE = "datasets.load"
