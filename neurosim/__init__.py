@@ -1,6 +1,6 @@
 """neurosim: spiking networks on PyTorch with hardware energy estimates."""
 
-from neurosim import energy, hardware
+from neurosim import bayes, energy, hardware, transforms
 from neurosim.core import (
     IF,
     IRNN,
@@ -49,9 +49,11 @@ __all__ = [
     "Sequential",
     "ShapeError",
     "__version__",
+    "bayes",
     "encoding",
     "energy",
     "hardware",
     "relaxed",
     "surrogate",
+    "transforms",
 ]

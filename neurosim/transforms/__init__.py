@@ -18,3 +18,7 @@ __all__ = [
     "random_prune",
     "spectral_prune",
 ]
+
+from neurosim.transforms.bayes import bayesian
+
+__all__ = ["bayesian"]
