@@ -5,6 +5,7 @@ pruning), ``adversarial`` (spectral norm, gradient penalties, DANN, GAN), ``baye
 (Gaussian-mixture variational layers).
 """
 
+from neurosim.transforms.bayes import bayesian
 from neurosim.transforms.prune import (
     degrees_of_freedom,
     magnitude_prune,
@@ -13,12 +14,9 @@ from neurosim.transforms.prune import (
 )
 
 __all__ = [
+    "bayesian",
     "degrees_of_freedom",
     "magnitude_prune",
     "random_prune",
     "spectral_prune",
 ]
-
-from neurosim.transforms.bayes import bayesian
-
-__all__ = ["bayesian"]
