@@ -5,7 +5,6 @@ pruning), ``adversarial`` (spectral norm, gradient penalties, DANN, GAN), ``baye
 (Gaussian-mixture variational layers).
 """
 
-from neurosim.transforms.bayes import bayesian
 from neurosim.transforms.prune import (
     degrees_of_freedom,
     magnitude_prune,
@@ -14,9 +13,32 @@ from neurosim.transforms.prune import (
 )
 
 __all__ = [
-    "bayesian",
     "degrees_of_freedom",
     "magnitude_prune",
     "random_prune",
     "spectral_prune",
+]
+
+from neurosim.transforms.adversarial import (
+    GradientReversal,
+    OverTime,
+    grad_reverse,
+    gradient_penalty,
+    r1_penalty,
+    remove_spectral_norm,
+    spectral_norm,
+    spectral_norm_,
+    top_singular_values,
+)
+
+__all__ = [
+    "GradientReversal",
+    "OverTime",
+    "grad_reverse",
+    "gradient_penalty",
+    "r1_penalty",
+    "remove_spectral_norm",
+    "spectral_norm",
+    "spectral_norm_",
+    "top_singular_values",
 ]
