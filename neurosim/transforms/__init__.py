@@ -5,20 +5,6 @@ pruning), ``adversarial`` (spectral norm, gradient penalties, DANN, GAN), ``baye
 (Gaussian-mixture variational layers).
 """
 
-from neurosim.transforms.prune import (
-    degrees_of_freedom,
-    magnitude_prune,
-    random_prune,
-    spectral_prune,
-)
-
-__all__ = [
-    "degrees_of_freedom",
-    "magnitude_prune",
-    "random_prune",
-    "spectral_prune",
-]
-
 from neurosim.transforms.adversarial import (
     GradientReversal,
     OverTime,
@@ -30,15 +16,27 @@ from neurosim.transforms.adversarial import (
     spectral_norm_,
     top_singular_values,
 )
+from neurosim.transforms.bayes import bayesian
+from neurosim.transforms.prune import (
+    degrees_of_freedom,
+    magnitude_prune,
+    random_prune,
+    spectral_prune,
+)
 
 __all__ = [
     "GradientReversal",
     "OverTime",
+    "bayesian",
+    "degrees_of_freedom",
     "grad_reverse",
     "gradient_penalty",
+    "magnitude_prune",
     "r1_penalty",
+    "random_prune",
     "remove_spectral_norm",
     "spectral_norm",
     "spectral_norm_",
+    "spectral_prune",
     "top_singular_values",
 ]
