@@ -25,6 +25,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 EXPECTED = (
     "01_simulate_and_energy.ipynb",
     "02_energy_penalised_training.ipynb",
+    "03_rasters_and_traces.ipynb",
 )
 CELL_TIMEOUT_S = 300  # a hang guard, not a speed check
 
@@ -152,3 +153,18 @@ def test_energy_penalised_training(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     front = set(s["front"])
     assert front == {r["id"] for r in s["sweep"] if not _dominated(r, s["sweep"])}
     assert _n_images(nb) >= 2
+
+
+def test_rasters_and_traces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    nb = _execute(EXPECTED[2], tmp_path, monkeypatch)
+    s = _summary(nb)
+    assert s["test_accuracy"] >= 0.85
+    assert s["layers"] == ["2.LIF", "4.LIF"]
+    # the HDF5 round trip kept every spike and every membrane value
+    assert s["spikes_file"] == s["spikes_run"]
+    assert all(n > 0 for n in s["spikes_run"].values())
+    assert s["identical_spikes"] is True
+    assert s["membrane_max_abs_diff"] == 0.0
+    assert s["predicted"] == s["predicted_by_net"]
+    assert len(s["labels"]) == len(s["predicted"]) == 8
+    assert _n_images(nb) >= 3  # raster, membrane traces, firing rates
