@@ -33,7 +33,7 @@ from neurosim.core import (
     MaxPool2d,
     Sequential,
 )
-from neurosim.core.binary import BatchNorm, BinaryConv2d, BinaryLinear, BinarySign
+from neurosim.core.binary import BatchNorm, BinarySign, BNNConv2d, BNNLinear
 from neurosim.core.encoding import Direct, Encoder, Latency, Poisson
 from neurosim.core.surrogate import available
 
@@ -96,17 +96,26 @@ def _activation(cfg: ModelConfig) -> nn.Module:
     return LIF(tau_mem=cfg.tau_mem, dt=cfg.dt, v_th=cfg.v_th, surrogate=surrogate)
 
 
+def _synaptic(cfg: ModelConfig, conv: bool, n_in: int, n_out: int, first: bool) -> nn.Module:
+    """Linear or 3×3 conv; in a BNN it records its weight and input precision (±1 inputs
+    everywhere but the first layer) for the energy model."""
+    if cfg.kind != "bnn":
+        return Conv2d(n_in, n_out, 3, padding=1) if conv else Linear(n_in, n_out)
+    bw, act = cfg.binary_weights, None if first else 1
+    if conv:
+        return BNNConv2d(n_in, n_out, 3, padding=1, binary_weights=bw, act_bits=act)
+    return BNNLinear(n_in, n_out, binary_weights=bw, act_bits=act)
+
+
 def build_model(cfg: ModelConfig) -> Sequential:
     """Build the network described by ``cfg`` (fresh, randomly initialised weights)."""
     layers: list[nn.Module] = []
     shape = cfg.input_shape
     bnn = cfg.kind == "bnn"
-    linear = BinaryLinear if cfg.binary_weights else Linear
     if cfg.arch == "cnn":
-        conv = BinaryConv2d if cfg.binary_weights else Conv2d
         c, h, w = shape
         for out in cfg.channels:
-            layers.append(conv(c, out, 3, padding=1))
+            layers.append(_synaptic(cfg, True, c, out, first=not layers))
             layers += [BatchNorm(out, image=True)] if bnn else []
             layers += [_activation(cfg), MaxPool2d(2) if bnn else AvgPool2d(2)]
             c, h, w = out, h // 2, w // 2
@@ -116,11 +125,11 @@ def build_model(cfg: ModelConfig) -> Sequential:
     layers.append(Flatten())
     width = math.prod(shape)
     for size in cfg.hidden:
-        layers.append(linear(width, size))
+        layers.append(_synaptic(cfg, False, width, size, first=len(layers) == 1))
         layers += [BatchNorm(size)] if bnn else []
         layers.append(_activation(cfg))
         width = size
-    layers.append(linear(width, cfg.n_classes))
+    layers.append(_synaptic(cfg, False, width, cfg.n_classes, first=len(layers) == 1))
     if cfg.kind == "snn":
         layers.append(_activation(cfg))
     return Sequential(*layers)

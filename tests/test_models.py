@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import neurosim as ns
 from neurosim.cli import app
-from neurosim.core.binary import BatchNorm, BinaryConv2d, BinaryLinear, BinarySign
+from neurosim.core.binary import BatchNorm, BinarySign, BNNConv2d, BNNLinear
 from neurosim.datasets import load
 from neurosim.models import ModelConfig, build_encoder, build_model
 from neurosim.training.job import TrainConfig, load_model, run_job
@@ -85,15 +85,17 @@ def test_bnn_activations_are_plus_minus_one(arch: str, binary: bool) -> None:
         if isinstance(a.layer, BinarySign):
             assert set(a.output.unique().tolist()) == {-1.0, 1.0}
     synaptic = [m for m in net if isinstance(m, nn.Linear | nn.Conv2d)]
-    binarised = [isinstance(m, BinaryLinear | BinaryConv2d) for m in synaptic]
-    assert binarised == [binary] * len(synaptic)
+    assert all(isinstance(m, BNNLinear | BNNConv2d) for m in synaptic)
+    assert [m.weight_bits for m in synaptic] == [1 if binary else None] * len(synaptic)
+    # every layer but the first reads ±1 values: 1-bit inputs for the energy model
+    assert [m.act_bits for m in synaptic] == [None] + [1] * (len(synaptic) - 1)
 
 
 def test_bnn_binary_weights_are_plus_minus_scale_per_layer() -> None:
     torch.manual_seed(2)
     net = build_model(_cfg(kind="bnn", arch="cnn", binary_weights=True))
     for m in net:
-        if isinstance(m, BinaryLinear | BinaryConv2d):
+        if isinstance(m, BNNLinear | BNNConv2d):
             wb = ns.core.binary.binary_weight(m.weight.detach())
             alpha = m.weight.detach().abs().mean()
             assert torch.allclose(wb.abs(), alpha.expand_as(wb))

@@ -4,9 +4,12 @@
   straight-through estimator (Courbariaux, Hubara et al. 2016): the incoming gradient passes
   where ``|x| ≤ 1`` and is zero outside — the derivative of ``hardtanh(x) = clamp(x, −1, 1)``.
 * ``BinarySign``: that activation as a layer over ``[T, B, ...]``.
-* ``BinaryLinear`` / ``BinaryConv2d``: weights used as ``α · sign(W)``, one scale
-  ``α = mean |W|`` per layer (XNOR-Net's scale, kept in the graph), trained through the same
-  estimator on the real-valued ``W``; they carry ``weight_bits = 1`` for the energy model.
+* ``BNNLinear`` / ``BNNConv2d``: with ``binary_weights`` the weights are used as
+  ``α · sign(W)``, one scale ``α = mean |W|`` per layer (XNOR-Net's scale, kept in the
+  graph), trained through the same estimator on the real-valued ``W``. For the energy model
+  (``neurosim/hardware/bitwidth.py``) they carry ``weight_bits`` (1 with binary weights,
+  else ``None``: the profile's) and ``act_bits``, the precision of their input values
+  (1 behind a sign activation: a MAC on a ±1 input is an accumulate).
 * ``BatchNorm``: per-feature batch normalisation over ``[T, B, C]`` or ``[T, B, C, H, W]``
   (time folded into the batch). Before a sign it folds into a per-neuron threshold at
   inference, so the operation counter treats it as a pass-through (no cost of its own).
@@ -14,7 +17,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,7 +25,7 @@ from torch import Tensor, nn
 
 from neurosim.core.layers import Conv2d, Lifted, Linear, ShapeError, _check_image
 
-__all__ = ["BatchNorm", "BinaryConv2d", "BinaryLinear", "BinarySign", "binary_weight", "sign_ste"]
+__all__ = ["BNNConv2d", "BNNLinear", "BatchNorm", "BinarySign", "binary_weight", "sign_ste"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -56,11 +59,9 @@ class BinarySign(nn.Hardtanh):
 
     Its backward pass is hard-tanh's, and it subclasses ``nn.Hardtanh`` so that networks
     and the operation counter treat it as the element-wise activation it is (one update per
-    unit and step; its ``±1`` outputs are not spike events, so the next layer is priced as
-    MACs on non-binary input).
+    unit and step). Its ``±1`` outputs are not spike events: the next layer is priced as
+    MACs, accumulates when that layer carries ``act_bits = 1`` (``BNNLinear``).
     """
-
-    act_bits: ClassVar[int] = 1
 
     def __init__(self) -> None:
         super().__init__(-1.0, 1.0)
@@ -72,29 +73,77 @@ class BinarySign(nn.Hardtanh):
         return "±1, hard-tanh STE"
 
 
-class BinaryLinear(Linear):
-    """``Linear`` whose weights act as ``α · sign(W)`` (see ``binary_weight``)."""
+def _bits(layer: str, binary_weights: object, act_bits: object) -> int | None:
+    if not isinstance(binary_weights, bool):
+        raise TypeError(f"{layer}: binary_weights must be a bool, got {binary_weights!r}")
+    if act_bits is not None and (
+        isinstance(act_bits, bool) or not isinstance(act_bits, int) or not 1 <= act_bits <= 64
+    ):
+        raise ValueError(f"{layer}: act_bits={act_bits!r} is not valid; expected 1 to 64 or None")
+    return 1 if binary_weights else None
 
-    weight_bits: ClassVar[int] = 1
+
+class BNNLinear(Linear):
+    """``Linear`` of a binarised network: weights act as ``α · sign(W)`` when
+    ``binary_weights``; ``act_bits`` is the precision of its input values for the energy
+    model (1 behind a sign activation), ``weight_bits`` is 1 with binary weights."""
+
+    weight_bits: int | None
+    act_bits: int | None
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        *,
+        binary_weights: bool = True,
+        act_bits: int | None = None,
+    ) -> None:
+        super().__init__(in_features, out_features, bias)
+        self.weight_bits = _bits("BNNLinear", binary_weights, act_bits)
+        self.act_bits = act_bits
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.weight_bits is None:
+            return super().forward(x)
         if x.dim() < 3 or x.shape[-1] != self.in_features:
             raise ShapeError(
-                f"BinaryLinear({self.in_features}→{self.out_features}) expects input "
+                f"BNNLinear({self.in_features}→{self.out_features}) expects input "
                 f"[T, B, {self.in_features}], got shape {list(x.shape)}"
             )
         return F.linear(x, binary_weight(self.weight), self.bias)
 
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", weight_bits={self.weight_bits}, act_bits={self.act_bits}"
 
-class BinaryConv2d(Conv2d):
-    """``Conv2d`` over ``[T, B, C, H, W]`` whose weights act as ``α · sign(W)``."""
 
-    weight_bits: ClassVar[int] = 1
+class BNNConv2d(Conv2d):
+    """``Conv2d`` over ``[T, B, C, H, W]`` of a binarised network (see ``BNNLinear``)."""
+
+    weight_bits: int | None
+    act_bits: int | None
+
+    def __init__(
+        self,
+        *args: Any,
+        binary_weights: bool = True,
+        act_bits: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.weight_bits = _bits("BNNConv2d", binary_weights, act_bits)
+        self.act_bits = act_bits
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.weight_bits is None:
+            return super().forward(x)
         _check_image(self, x, self.in_channels)
         y = self._conv_forward(x.flatten(0, 1), binary_weight(self.weight), self.bias)
         return y.unflatten(0, x.shape[:2])
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", weight_bits={self.weight_bits}, act_bits={self.act_bits}"
 
 
 class BatchNorm(Lifted):

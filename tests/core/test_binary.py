@@ -7,9 +7,9 @@ import torch.nn.functional as F
 import neurosim as ns
 from neurosim.core.binary import (
     BatchNorm,
-    BinaryConv2d,
-    BinaryLinear,
     BinarySign,
+    BNNConv2d,
+    BNNLinear,
     binary_weight,
     sign_ste,
 )
@@ -75,21 +75,40 @@ def test_binary_weight_gradient_matches_hand_derivation() -> None:
 
 def test_binary_linear_equals_linear_with_binarised_weights() -> None:
     torch.manual_seed(4)
-    layer = BinaryLinear(5, 3)
+    layer = BNNLinear(5, 3, act_bits=1)
     x = torch.randn(2, 4, 5)
     w = layer.weight.detach()
     wb = w.abs().mean() * torch.where(w >= 0, 1.0, -1.0)
     expected = x @ wb.T + layer.bias.detach()
     with torch.no_grad():
         assert torch.allclose(layer(x), expected, atol=1e-6)
-    assert layer.weight_bits == 1
+    assert (layer.weight_bits, layer.act_bits) == (1, 1)
     with pytest.raises(ns.ShapeError, match=r"\[T, B, 5\]"):
         layer(torch.randn(2, 4, 6))
 
 
+def test_bnn_layers_with_real_weights_are_plain_layers() -> None:
+    torch.manual_seed(7)
+    lin = BNNLinear(5, 3, binary_weights=False, act_bits=1)
+    x = torch.randn(1, 4, 5)
+    assert torch.allclose(lin(x), F.linear(x, lin.weight, lin.bias))
+    assert (lin.weight_bits, lin.act_bits) == (None, 1)
+    conv = BNNConv2d(2, 3, 3, binary_weights=False)
+    xi = torch.randn(1, 2, 2, 5, 5)
+    want = F.conv2d(xi[0], conv.weight, conv.bias)
+    assert torch.allclose(conv(xi)[0], want, atol=1e-6)
+
+
+def test_bnn_layers_reject_bad_bit_settings() -> None:
+    with pytest.raises(ValueError, match="act_bits=0"):
+        BNNLinear(2, 2, act_bits=0)
+    with pytest.raises(TypeError, match="binary_weights must be a bool"):
+        BNNConv2d(1, 1, 3, binary_weights=1)  # type: ignore[arg-type]
+
+
 def test_binary_conv_equals_conv_with_binarised_weights() -> None:
     torch.manual_seed(5)
-    layer = BinaryConv2d(2, 3, 3, padding=1)
+    layer = BNNConv2d(2, 3, 3, padding=1)
     x = torch.randn(2, 4, 2, 5, 5)
     w = layer.weight.detach()
     wb = w.abs().mean() * torch.where(w >= 0, 1.0, -1.0)
