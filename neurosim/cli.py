@@ -349,13 +349,16 @@ def record(
 @app.command()
 def raster(
     recording: Annotated[Path, typer.Argument(help="HDF5 recording (run.save / save_run).")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="Image to write (PNG, PDF, SVG).")],
+    out: Annotated[
+        Path,
+        typer.Option("-o", "--out", help="Image (PNG, PDF, SVG) or animation (GIF, MP4)."),
+    ],
     layer: Annotated[
         list[str] | None, typer.Option(help="Layer name or index; repeat. Default: all.")
     ] = None,
     sample: Annotated[int, typer.Option(help="Which sample of the batch.")] = 0,
 ) -> None:
-    """Spike raster of a recorded run (layers stacked)."""
+    """Spike raster of a recorded run (layers stacked); .gif/.mp4 animate it step by step."""
     from matplotlib.figure import Figure
 
     from neurosim.io import RecordingError, load_run
@@ -369,6 +372,15 @@ def raster(
             spikes = {n: rec.spikes(n, samples=slice(sample, sample + 1)) for n in names}
     except (FileNotFoundError, RecordingError, ValueError) as err:
         raise _fail(str(err)) from None
+    if out.suffix.lower() in (".gif", ".mp4"):
+        from neurosim.viz import animate_raster
+
+        try:
+            anim = animate_raster(spikes, out)
+        except RuntimeError as err:  # .mp4 without ffmpeg
+            raise _fail(str(err)) from None
+        console.print(f"wrote {anim.n_frames} frames to {out}")
+        return
     fig = Figure(figsize=(8, 4.5), layout="constrained")
     plot_rasters(spikes, fig.add_subplot())
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -39,7 +39,7 @@ def _gif_frames(path: Path) -> list[Image.Image]:
 def test_gif_has_one_frame_per_step_block(tmp_path: Path, T: int, step: int) -> None:
     spikes = _spikes((T, 2, 9))
     out = tmp_path / "sub" / "r.gif"
-    anim = animate_raster(spikes, out, step=step, sample=1, fps=5)
+    anim = animate_raster(spikes, out, step=step, sample=1, fps=5, dpi=40)
     assert isinstance(anim, RasterAnimation)
     assert anim.path == out
     assert anim.n_frames == math.ceil(T / step)
@@ -51,7 +51,7 @@ def test_gif_has_one_frame_per_step_block(tmp_path: Path, T: int, step: int) -> 
 
 def test_cumulative_frames_show_all_spikes_so_far(tmp_path: Path) -> None:
     spikes = _spikes((10, 3, 2, 4))  # 8 neurons per sample, flattened
-    anim = animate_raster(spikes, tmp_path / "c.gif", sample=2, step=3)
+    anim = animate_raster(spikes, tmp_path / "c.gif", sample=2, step=3, dpi=40)
     assert [anim.bounds(i) for i in range(anim.n_frames)] == [(0, 3), (0, 6), (0, 9), (0, 10)]
     for i in range(anim.n_frames):
         (coll,) = anim.show(i)
@@ -65,7 +65,7 @@ def test_cumulative_frames_show_all_spikes_so_far(tmp_path: Path) -> None:
 
 def test_sliding_window_two_layers_and_dt(tmp_path: Path) -> None:
     a, b = _spikes((9, 1, 5), seed=1), _spikes((9, 1, 3), seed=2)
-    anim = animate_raster({"a": a, "b": b}, tmp_path / "w.gif", window=4, dt=1e-3)
+    anim = animate_raster({"a": a, "b": b}, tmp_path / "w.gif", window=4, dt=1e-3, dpi=40)
     assert anim.n_frames == 9
     assert _gif_frames(tmp_path / "w.gif").__len__() == 9
     lo, hi = anim.bounds(6)
@@ -86,7 +86,7 @@ def test_recording_layer_by_index(tmp_path: Path) -> None:
     run = net.run(torch.rand(8, 3, 6))
     run.save(tmp_path / "run.h5")
     with ns.io.load_run(tmp_path / "run.h5") as rec:
-        anim = animate_raster(rec, tmp_path / "rec.gif", layer=1, sample=2, step=2)
+        anim = animate_raster(rec, tmp_path / "rec.gif", layer=1, sample=2, step=2, dpi=40)
         with pytest.raises(ValueError, match="layer 5 is not a recorded layer"):
             animate_raster(rec, tmp_path / "x.gif", layer=5)
         with pytest.raises(ValueError, match="sample=3 out of range"):
@@ -124,3 +124,25 @@ def test_bad_arguments(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="has 3 time steps, the first has 4"):
         animate_raster({"a": s, "b": s[:3]}, tmp_path / "r.gif")
     assert not (tmp_path / "r.gif").exists()
+
+
+def test_cli_raster_writes_an_animation_for_gif(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from neurosim.cli import app
+
+    torch.manual_seed(0)
+    net = ns.Sequential(ns.Linear(6, 20), ns.LIF(v_th=0.2), ns.Linear(20, 4), ns.LIF(v_th=0.1))
+    net.run(torch.rand(8, 2, 6)).save(tmp_path / "run.h5")
+    runner = CliRunner()
+    args = ["raster", str(tmp_path / "run.h5"), "--layer", "1", "--sample", "1", "-o"]
+    ok = runner.invoke(app, [*args, str(tmp_path / "r.gif")])
+    assert ok.exit_code == 0, ok.output
+    assert "wrote 8 frames" in ok.output
+    assert len(_gif_frames(tmp_path / "r.gif")) == 8
+    monkeypatch.setattr(FFMpegWriter, "isAvailable", classmethod(lambda cls: False))
+    bad = runner.invoke(app, [*args, str(tmp_path / "r.mp4")])
+    assert bad.exit_code == 2
+    assert "FFMpegWriter" in bad.output
