@@ -59,6 +59,7 @@ class LayerCounts:
     n_cores: int  # cores the layer's work runs on (synaptic: its destination's cores)
     analog: bool  # synaptic layer fed non-binary input (priced as MACs)
     weight_bits: int | None  # the layer's own weight precision (quantised), else None
+    act_bits: int | None  # precision of the layer's input values (quantised), else None
     synops: Tensor
     macs: Tensor
     dense_macs: Tensor
@@ -83,7 +84,8 @@ class LayerCounts:
 COUNT_FIELDS = tuple(
     f.name
     for f in fields(LayerCounts)
-    if f.name not in ("index", "name", "kind", "units", "n_cores", "analog", "weight_bits")
+    if f.name
+    not in ("index", "name", "kind", "units", "n_cores", "analog", "weight_bits", "act_bits")
 )
 
 
@@ -207,6 +209,7 @@ def count(run: Run, plan: Plan, indicator: Indicator = hard_indicator) -> list[L
                 p.n_cores,
                 analog,
                 getattr(a.layer, "weight_bits", None),
+                getattr(a.layer, "act_bits", None),
                 synops,
                 macs,
                 dense,

@@ -12,7 +12,9 @@ Per layer l (counts summed over the run, divided by the batch size for per-infer
                 + hops_x · t_hop_x + hops_y · t_hop_y) / cores(l)
 
 and for the network ``run time = T · t_step_sync + Σ_l time_l`` per inference and
-``static = p_static · run time``. ``layer_terms`` works on tensors and is what both
+``static = p_static · run time``. A layer carrying ``weight_bits`` / ``act_bits`` replaces
+``e_synop`` and ``e_mac`` by per-bit-width costs (``neurosim.hardware.bitwidth.op_energy``).
+``layer_terms`` works on tensors and is what both
 ``estimate`` and the training penalty evaluate, so the two are the same function.
 """
 
@@ -27,6 +29,7 @@ from neurosim.core.network import Run, Sequential, check_sequence
 from neurosim.energy.counts import LayerCounts, count
 from neurosim.energy.plan import Plan, make_plan
 from neurosim.energy.report import EnergyReport, LayerEnergy
+from neurosim.hardware.bitwidth import op_energy
 from neurosim.hardware.profile import HardwareProfile, load
 
 __all__ = ["TERMS", "compare", "estimate", "estimate_run", "layer_terms", "network_terms"]
@@ -49,12 +52,14 @@ def priced_ops(c: LayerCounts, profile: HardwareProfile) -> tuple[Tensor, Tensor
 def layer_terms(c: LayerCounts, profile: HardwareProfile) -> dict[str, Tensor]:
     """Energy terms (pJ, summed over the run) and the layer's busy time (s) as tensors."""
     synops, macs = priced_ops(c, profile)
+    # per-op energies at the layer's bit widths (the profile's constants when it has none)
+    e_synop, e_mac = op_energy(profile, c.weight_bits, c.act_bits, c.name)
     w_bytes = (c.weight_bits or profile.weight_bits) / 8.0
     s_bytes = profile.state_bits / 8.0
     cores = max(c.n_cores, 1)
     return {
-        "synaptic": synops * profile.e_synop_pj.value,
-        "dense": macs * profile.e_mac_pj.value,
+        "synaptic": synops * e_synop,
+        "dense": macs * e_mac,
         "neuron": c.driven * profile.e_neuron_driven_pj.value
         + c.idle * profile.e_neuron_idle_pj.value
         + c.spikes * profile.e_spike_pj.value,

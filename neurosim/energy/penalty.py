@@ -28,6 +28,7 @@ from neurosim.core.network import Run
 from neurosim.energy.counts import LayerCounts, count
 from neurosim.energy.model import TERMS, network_terms
 from neurosim.energy.plan import INPUT, Plan, make_plan
+from neurosim.hardware.bitwidth import op_energy
 from neurosim.hardware.profile import HardwareProfile, load
 
 __all__ = ["EnergyPenalty", "RatePenalty", "SpikeCountPenalty", "soft_indicator"]
@@ -135,7 +136,8 @@ class EnergyPenalty:
                 acts[0].input if layer_plan.source == INPUT else acts[layer_plan.source or 0].output
             )
             counts_i = src.to(torch.float64).sum(0).clamp(min=0.0) ** self.p  # [B, ...]
-            out = out + (counts_i * layer_plan.fanout_src).sum() * self.profile.e_synop_pj.value
+            e_synop, _ = op_energy(self.profile, c.weight_bits, c.act_bits, c.name)
+            out = out + (counts_i * layer_plan.fanout_src).sum() * e_synop
         return out
 
     def __call__(self, run: Run) -> Tensor:

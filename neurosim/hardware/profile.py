@@ -9,8 +9,9 @@ with its unit in its name (``_pj``, ``_pj_per_byte``, ``_mw``, ``_s``) and an ev
 ``measured`` (silicon), ``simulated`` (pre-silicon or calibrated simulator), ``derived``
 (computed from other published figures, or an estimate) or ``convention`` (an accepted
 convention, or 0 because the cost is folded into another constant — the note says where).
-All fields are required; unknown fields, negative values and wrong units are errors that
-name the file, the field and the value.
+All fields are required except ``op_costs`` (add/multiply energies by bit width, see
+``neurosim/hardware/bitwidth.py``; checked against ``e_synop_pj``/``e_mac_pj``); unknown
+fields, negative values and wrong units are errors that name the file, the field and the value.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from neurosim.hardware.bitwidth import OpCosts, check_consistent
 
 __all__ = [
     "ENERGY_FIELDS",
@@ -93,6 +96,9 @@ class HardwareProfile(BaseModel):
     t_hop_x_s: Constant  # latency per east-west hop
     t_hop_y_s: Constant  # latency per north-south hop
     t_step_sync_s: Constant  # fixed time-step synchronisation overhead
+    # optional add/multiply energies by bit width (neurosim/hardware/bitwidth.py); null:
+    # bit widths change memory bytes only. Declared last: validated against the constants.
+    op_costs: OpCosts | None = None
 
     @field_validator("*", mode="before")
     @classmethod
@@ -104,6 +110,16 @@ class HardwareProfile(BaseModel):
                 raise ValueError(
                     f"unit {value['unit']!r} does not match the field name: {name} is in {want}"
                 )
+        return value
+
+    @field_validator("op_costs")
+    @classmethod
+    def _check_op_costs(cls, value: OpCosts | None, info: Any) -> OpCosts | None:
+        data = info.data
+        if value is not None and {"weight_bits", "e_synop_pj", "e_mac_pj"} <= set(data):
+            check_consistent(
+                value, data["weight_bits"], data["e_synop_pj"].value, data["e_mac_pj"].value
+            )
         return value
 
     def constants(self) -> dict[str, Constant]:
@@ -150,6 +166,8 @@ def _format_error(path: Path, err: ValidationError, data: dict[str, Any]) -> str
             lines.append(f"  {loc}: unknown field{hint}")
         elif e["type"] == "missing":
             lines.append(f"  {loc}: missing field")
+        elif e["type"] == "value_error" and isinstance(e.get("input"), dict):
+            lines.append(f"  {loc}: {msg}")  # a whole table: the message says what is wrong
         else:
             lines.append(f"  {loc} = {e.get('input')!r}: {msg}")
     return "\n".join(lines)

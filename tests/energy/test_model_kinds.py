@@ -73,7 +73,9 @@ def _hand_pj(kind: str, name: str, w_bits: float | None = None) -> dict[str, flo
     packets = h["sp"] if kind == "snn" else 0.0  # hidden spikes → the output LIF's core
     return {
         "synaptic": syn2 * p.e_synop_pj.value,
-        "dense": (first + mac2) * p.e_mac_pj.value,
+        # a ±1 input behind a sign carries act_bits = 1: those MACs are accumulates (MODEL.md)
+        "dense": first * p.e_mac_pj.value
+        + mac2 * (p.e_synop_pj.value if kind == "bnn" else p.e_mac_pj.value),
         "neuron": driven * p.e_neuron_driven_pj.value
         + (updates - driven) * p.e_neuron_idle_pj.value
         + (h["sp"] + h["spo"]) * p.e_spike_pj.value,

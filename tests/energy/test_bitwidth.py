@@ -1,0 +1,252 @@
+"""Pricing by bit width: per-op costs by hand, quantised < fp32 for the same activity,
+penalty == estimate on quantised networks, and the profile's op_costs validation."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+import neurosim as ns
+from neurosim.energy import EnergyPenalty, count, estimate, estimate_run, make_plan
+from neurosim.energy.model import layer_terms
+from neurosim.hardware import ProfileError, load
+from neurosim.hardware.bitwidth import add_pj, mult_pj, op_energy
+from neurosim.hardware.profile import _bundled_dir
+from neurosim.transforms import LayerBatchNorm, fold, quantize
+
+# Horowitz, ISSCC 2014, 45 nm (pJ)
+INT8_ADD, INT8_MULT, INT32_ADD, INT32_MULT = 0.03, 0.2, 0.1, 3.1
+FP16_ADD, FP16_MULT, FP32_ADD, FP32_MULT = 0.4, 1.1, 0.9, 3.7
+
+
+def test_bundled_tables_are_horowitz() -> None:
+    for name, family in (("asic45-fp32", "float"), ("asic45-int8", "int")):
+        costs = load(name).op_costs
+        assert costs is not None
+        assert costs.arithmetic == family
+        assert costs.int_table is not None
+        assert costs.float_table is not None
+        assert {b: (c.add_pj, c.mult_pj) for b, c in costs.int_table.items()} == {
+            8: (INT8_ADD, INT8_MULT),
+            32: (INT32_ADD, INT32_MULT),
+        }
+        assert {b: (c.add_pj, c.mult_pj) for b, c in costs.float_table.items()} == {
+            16: (FP16_ADD, FP16_MULT),
+            32: (FP32_ADD, FP32_MULT),
+        }
+        assert "Horowitz" in costs.source
+    for name in ("loihi", "truenorth", "cpu"):
+        assert load(name).op_costs is None
+
+
+def test_op_energies_by_hand() -> None:
+    fp32 = load("asic45-fp32")
+    assert op_energy(fp32, None, None) == (0.9, 4.6)  # no attributes: the constants
+    # 2-bit weights, 4-bit activations: int table, reference width 8
+    synop, mac = op_energy(fp32, 2, 4)
+    assert synop == pytest.approx(INT8_ADD * 2 / 8)
+    assert mac == pytest.approx(INT8_MULT * 2 * 4 / 64 + INT8_ADD * 4 / 8)
+    # 1-bit input: a MAC is an accumulate
+    assert op_energy(fp32, 2, 1) == pytest.approx((INT8_ADD * 2 / 8, INT8_ADD * 2 / 8))
+    # 16-bit integers: between 8 and 32, scaled from the 32-bit entry
+    assert op_energy(fp32, 16, 16) == pytest.approx(
+        (INT32_ADD * 16 / 32, INT32_MULT * 256 / 1024 + INT32_ADD * 16 / 32)
+    )
+    # wider than the table: from the largest entry
+    assert op_energy(fp32, 64, 64)[0] == pytest.approx(INT32_ADD * 2)
+    assert op_energy(fp32, 64, 64)[1] == pytest.approx(INT32_MULT * 4 + INT32_ADD * 2)
+    # only act_bits: the profile's family (float) at its width (32) for the weights
+    assert op_energy(fp32, None, 8) == pytest.approx(
+        (FP32_ADD, FP32_MULT * 32 * 8 / 1024 + FP32_ADD)
+    )
+    int8 = load("asic45-int8")
+    assert op_energy(int8, None, None) == (0.03, 0.23)
+    assert op_energy(int8, 8, 8) == pytest.approx((0.03, 0.23))  # the table at 8 bits
+
+
+def test_scaling_rules() -> None:
+    table = load("asic45-int8").op_costs.int_table  # type: ignore[union-attr]
+    assert table is not None
+    for b in range(1, 9):  # adders linear, multipliers quadratic below the 8-bit entry
+        assert add_pj(table, b) == pytest.approx(INT8_ADD * b / 8)
+        assert mult_pj(table, b, b) == pytest.approx(INT8_MULT * b * b / 64)
+    assert mult_pj(table, 9, 9) == pytest.approx(INT32_MULT * 81 / 1024)
+
+
+def test_profile_without_table() -> None:
+    loihi = load("loihi")
+    e_syn, e_mac = loihi.e_synop_pj.value, loihi.e_mac_pj.value
+    assert op_energy(loihi, 2, 4) == (e_syn, e_mac)
+    assert op_energy(loihi, 2, 1) == (e_syn, e_syn)
+
+
+def test_bad_bits_and_missing_table(make_profile) -> None:  # type: ignore[no-untyped-def]
+    fp32 = load("asic45-fp32")
+    for bad in (0, 65, 2.5, True, "8"):
+        with pytest.raises(ValueError, match=r"3\.Linear: weight_bits=.*expected an int"):
+            op_energy(fp32, bad, None, "3.Linear")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="act_bits"):
+        op_energy(fp32, None, 0)
+    data = fp32.model_dump(by_alias=True)
+    data["op_costs"]["int"] = None
+    no_int = type(fp32).model_validate(data)
+    with pytest.raises(ValueError, match=r"0\.Linear: profile 'asic45-fp32' has no int op_costs"):
+        op_energy(no_int, 2, 2, "0.Linear")
+
+
+# --------------------------------------------------------------------------------------------
+# networks
+
+
+def _snn() -> ns.Sequential:
+    torch.manual_seed(0)
+    return ns.Sequential(
+        ns.Conv2d(1, 4, 3, padding=1),
+        ns.LIF.from_beta(0.9, v_th=0.3),
+        ns.AvgPool2d(2),
+        ns.Flatten(),
+        ns.Linear(64, 16),
+        ns.LIF(v_th=0.2),
+        ns.Linear(16, 5),
+        ns.LIF(),
+    )
+
+
+def _x() -> torch.Tensor:
+    return torch.rand(3, 2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("profile", ["asic45-fp32", "asic45-int8"])
+def test_quantised_costs_less_for_the_same_activity(profile: str) -> None:
+    net = _snn()
+    low = copy.deepcopy(net)  # same weights, so the same spikes; only the bit widths differ
+    for i, w_bits, a_bits in ((0, 2, 8), (4, 2, 1), (6, 2, 1)):
+        low[i].weight_bits, low[i].act_bits = w_bits, a_bits
+    x = _x()
+    run_fp, run_q = net.run(x), low.run(x)
+    p = load(profile)
+    c_fp, c_q = count(run_fp, make_plan(run_fp, p)), count(run_q, make_plan(run_q, p))
+    assert [c.as_floats() for c in c_fp] == [c.as_floats() for c in c_q]
+    r_fp, r_q = estimate(net, x, p), estimate(low, x, p)
+    assert r_q.total_pj < r_fp.total_pj
+    # by hand, layer 4 (binary spikes in: synops), per inference (B = 2)
+    syn4 = c_q[4].synops.item() / 2
+    assert syn4 > 0
+    want = syn4 * INT8_ADD * 2 / 8
+    assert r_q.per_layer[4].terms_pj["synaptic"] == pytest.approx(want)
+    assert r_q.per_layer[4].terms_pj["memory"] == pytest.approx(
+        syn4 * 2 / 8 * p.e_weight_read_pj_per_byte.value
+    )
+    # layer 0: analog input, dense MACs at 2-bit weights × 8-bit inputs
+    dense0 = c_q[0].dense_macs.item() / 2
+    assert r_q.per_layer[0].terms_pj["dense"] == pytest.approx(
+        dense0 * (INT8_MULT * 2 * 8 / 64 + INT8_ADD * 8 / 8)
+    )
+
+
+def test_binary_input_to_a_dense_layer_is_an_accumulate() -> None:
+    torch.manual_seed(1)
+    net = ns.Sequential(ns.Linear(6, 4), nn.ReLU(), ns.Linear(4, 3))
+    x = torch.randn(2, 3, 6)
+    p = load("asic45-fp32")
+    run = net.run(x)
+    base = layer_terms(count(run, make_plan(run, p))[2], p)["dense"].item()
+    net[2].act_bits = 1
+    run = net.run(x)
+    acc = layer_terms(count(run, make_plan(run, p))[2], p)["dense"].item()
+    assert acc == pytest.approx(base * FP32_ADD / (FP32_ADD + FP32_MULT))
+
+
+@pytest.mark.parametrize("profile", ["asic45-fp32", "asic45-int8", "loihi"])
+def test_penalty_equals_estimate_on_quantised_network(profile: str) -> None:
+    torch.manual_seed(2)
+    net = ns.Sequential(
+        ns.Conv2d(1, 4, 3, padding=1),
+        ns.Lifted(LayerBatchNorm(4)),
+        nn.ReLU(),
+        ns.AvgPool2d(2),
+        ns.Flatten(),
+        ns.Linear(64, 16),
+        ns.Lifted(LayerBatchNorm(16)),
+        nn.ReLU(),
+        ns.Linear(16, 5),
+    )
+    x = _x()
+    for states in (2, 5):
+        q = quantize(net, states, states, input_bits=8)
+        q(x)
+        folded = fold(q.eval())
+        run = folded.run(x)
+        penalty = EnergyPenalty(profile, weight=1.0)(run).item()
+        assert penalty == pytest.approx(estimate_run(run, profile).total_pj, rel=1e-9)
+        assert estimate(folded, x, profile).total_pj == pytest.approx(penalty, rel=1e-9)
+
+
+# --------------------------------------------------------------------------------------------
+# profile validation
+
+
+def _raw(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((_bundled_dir() / f"{name}.yaml").read_text())
+    assert isinstance(data, dict)
+    data["name"] = "my-asic"
+    return data
+
+
+def _error(tmp_path: Path, data: dict[str, Any]) -> str:
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with pytest.raises(ProfileError) as info:
+        load(path)
+    message = str(info.value)
+    assert str(path.resolve()) in message
+    return message
+
+
+def test_table_must_reproduce_the_constants(tmp_path: Path) -> None:
+    data = _raw("asic45-fp32")
+    data["e_mac_pj"]["value"] = 4.0
+    message = _error(tmp_path, data)
+    assert "op_costs: e_mac_pj = 4 but op_costs gives a float 32-bit multiply + add of 4.6" in (
+        message
+    )
+    data = _raw("asic45-int8")
+    data["op_costs"]["int"][8]["add_pj"] = 0.05
+    assert "e_synop_pj = 0.03 but op_costs gives a int 8-bit add of 0.05" in _error(tmp_path, data)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda c: c["int"][8].update(add_pj=-1.0), "op_costs.int.8.add_pj = -1.0"),
+        (lambda c: c["int"].update({0: {"add_pj": 1.0, "mult_pj": 1.0}}), "widths [0]"),
+        (lambda c: c["int"].update({65: {"add_pj": 1.0, "mult_pj": 1.0}}), "widths [65]"),
+        (lambda c: c.update(float={}), "the table is empty"),
+        (lambda c: c.update(float=None), "no float table"),
+        (lambda c: c.update(arithmetic="fixed"), "op_costs.arithmetic = 'fixed'"),
+        (lambda c: c.update(colour="blue"), "op_costs.colour: unknown field"),
+        (lambda c: c["int"][8].pop("mult_pj"), "op_costs.int.8.mult_pj: missing field"),
+        (lambda c: c.pop("source"), "op_costs.source: missing field"),
+    ],
+)
+def test_bad_tables(tmp_path: Path, edit: Any, expected: str) -> None:
+    data = _raw("asic45-fp32")
+    edit(data["op_costs"])
+    assert expected in _error(tmp_path, data)
+
+
+def test_null_table_and_absent_table_load(tmp_path: Path) -> None:
+    data = _raw("asic45-fp32")
+    data["op_costs"] = None
+    path = tmp_path / "null.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert load(path).op_costs is None
+    del data["op_costs"]
+    path.write_text(yaml.safe_dump(data))
+    assert load(path).op_costs is None
