@@ -17,21 +17,28 @@ from neurosim.transforms.adversarial import (
     top_singular_values,
 )
 from neurosim.transforms.bayes import bayesian
+from neurosim.transforms.lbn import LayerBatchNorm, fold, fold_
 from neurosim.transforms.prune import (
     degrees_of_freedom,
     magnitude_prune,
     random_prune,
     spectral_prune,
 )
+from neurosim.transforms.quantize import QuantAct, quantize
 
 __all__ = [
     "GradientReversal",
+    "LayerBatchNorm",
     "OverTime",
+    "QuantAct",
     "bayesian",
     "degrees_of_freedom",
+    "fold",
+    "fold_",
     "grad_reverse",
     "gradient_penalty",
     "magnitude_prune",
+    "quantize",
     "r1_penalty",
     "random_prune",
     "remove_spectral_norm",
