@@ -128,6 +128,8 @@ def test_energy_penalised_training(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     for term in ("dense", "neuron"):
         assert terms_pen[term] == pytest.approx(terms_plain[term], rel=1e-9)
     assert terms_pen["synaptic"] < terms_plain["synaptic"]
+    rate_plain = plain["firing_rates"]["2.LIF"]
+    assert penalised["firing_rates"]["2.LIF"] < 0.5 * rate_plain  # "fire far less"
     rows = {r["id"]: r for r in s["sweep"]}
     ids = ["none-loihi-s0"] + [
         f"{kind}-loihi-w{w}-s0"
