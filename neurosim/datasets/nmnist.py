@@ -6,8 +6,9 @@ polarity (0 OFF, 1 ON), byte 2 bits 6..0 = timestamp bits 22..16, byte 3 = times
 overflow marker, not a pixel event: from the marker on, :data:`OVERFLOW_INCREMENT_US` is
 added to the timestamps, and the marker itself is dropped. This follows Orchard's
 ``eventvision.read_dataset`` and tonic's ``read_mnist_file``, which both add ``2**13`` µs
-per marker (not the ``2**23`` a 23-bit counter wrap would suggest); the released N-MNIST
-samples last about 0.3 s, far below either, so no marker occurs in them.
+per marker (not the ``2**23`` a 23-bit counter wrap would suggest). N-MNIST recordings last
+about 0.3 s (three 100 ms saccades, Orchard et al. 2015), well below 2**23 µs ≈ 8.4 s, so
+markers are not expected in the released files.
 """
 
 from __future__ import annotations

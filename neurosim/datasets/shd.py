@@ -2,7 +2,8 @@
 
 File layout (Cramer et al. 2020, as distributed): ``spikes/times`` (ragged float, seconds),
 ``spikes/units`` (ragged int, input channel 0..699), one row per sample, and ``labels``
-(int, class 0..19). Files are read whole on load (the train file holds 8,156 samples).
+(int, class 0..19). Files are read whole on load (8,156 train / 2,264 test samples per
+the paper).
 """
 
 from __future__ import annotations

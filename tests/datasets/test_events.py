@@ -67,9 +67,9 @@ def test_multi_axis_coords_match_a_brute_force_loop() -> None:
     w = duration / n_bins
     for b, ev in enumerate(samples):
         for t, (p, y, xx) in zip(ev.times_s, ev.coords, strict=True):
-            for k in range(n_bins):
-                if k * w <= t < (k + 1) * w:
-                    expected[k, b, p, y, xx] += 1
+            for j in range(n_bins):
+                if j * w <= t < (j + 1) * w:
+                    expected[j, b, p, y, xx] += 1
     np.testing.assert_array_equal(x.numpy(), expected)
     assert x.sum() < 600  # some events fell outside the window and were dropped
 
