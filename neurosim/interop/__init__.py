@@ -5,15 +5,19 @@ importing ``neurosim.interop`` imports none of them.
 
 * ``to_brian2(net)`` / ``run_brian2(net, x_seq)`` / ``simulate_brian2(net, x_seq)``: the
   same LIF/IF network simulated by Brian2 (spikes identical to neurosim's).
+* ``from_snntorch(model)``: an snnTorch ``nn.Sequential`` (Leaky, RLeaky, Linear, Conv2d,
+  pooling, Flatten) as a neurosim ``Sequential`` with the same weights and dynamics.
 """
 
 from neurosim.interop.brian2 import Brian2Model, Brian2Run, run_brian2, simulate_brian2, to_brian2
 from neurosim.interop.registry import ConverterRegistry
+from neurosim.interop.snntorch import from_snntorch
 
 __all__ = [
     "Brian2Model",
     "Brian2Run",
     "ConverterRegistry",
+    "from_snntorch",
     "run_brian2",
     "simulate_brian2",
     "to_brian2",
