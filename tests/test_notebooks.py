@@ -39,6 +39,9 @@ def _execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
     jupyter = tmp_path / "jupyter"
     write_kernel_spec(str(jupyter / "kernels" / "python3"))  # argv: this interpreter
     monkeypatch.setenv("JUPYTER_PATH", str(jupyter))
+    # connection files and IPython's history in the temporary folder, not in $HOME
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     work = tmp_path / "work"
