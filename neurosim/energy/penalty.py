@@ -23,6 +23,7 @@ from typing import Literal
 
 import torch
 from torch import Tensor
+from torch.nn.utils import parametrize
 
 from neurosim.core.network import Run
 from neurosim.energy.counts import LayerCounts, count
@@ -64,6 +65,10 @@ def _weight_masks(run: Run) -> list[Tensor]:
         for name, p in a.layer.named_parameters():
             if name.endswith("weight"):
                 masks.append(p.detach() != 0)
+        for m in a.layer.modules():  # quantised weights: the zeros of W_q, not of the latent
+            w = m.weight if parametrize.is_parametrized(m, "weight") else None
+            if isinstance(w, Tensor):
+                masks.append(w.detach() != 0)
     return masks
 
 

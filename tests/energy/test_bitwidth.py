@@ -250,3 +250,19 @@ def test_null_table_and_absent_table_load(tmp_path: Path) -> None:
     del data["op_costs"]
     path.write_text(yaml.safe_dump(data))
     assert load(path).op_costs is None
+
+
+def test_penalty_follows_the_quantised_zero_pattern() -> None:
+    """The penalty's cached plan is rebuilt when the zeros of the quantised weights move."""
+    torch.manual_seed(3)
+    net = quantize(ns.Sequential(ns.Linear(6, 8), ns.LIF(v_th=0.5), ns.Linear(8, 4)), 3)
+    x = (torch.rand(4, 2, 6) > 0.5).float()
+    penalty = EnergyPenalty("asic45-fp32", weight=1.0)
+    penalty(net.run(x))
+    zeros_before = (net[2].weight == 0).clone()
+    with torch.no_grad():
+        latent = net[2].parametrizations.weight.original
+        latent.copy_(torch.randn(latent.shape, generator=torch.Generator().manual_seed(9)))
+    assert not torch.equal(net[2].weight == 0, zeros_before)
+    run = net.run(x)
+    assert penalty(run).item() == pytest.approx(estimate_run(run, "asic45-fp32").total_pj)
