@@ -16,7 +16,8 @@ as are recurrent convolutions.
 
 Converters are registered by module type in ``CONVERTERS`` (``register`` rejects
 duplicates); add one for a module of your own with
-``CONVERTERS.register(MyModule, fn)``, ``fn(module, index) -> list of neurosim layers``.
+``CONVERTERS.register(MyModule, fn)`` with ``fn(module, index, layers_so_far) -> list of
+neurosim layers``.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from neurosim.interop.registry import ConverterRegistry, require
 
 __all__ = ["CONVERTERS", "Converter", "from_snntorch"]
 
-Converter = Callable[[Any, int], list[nn.Module]]
+Converter = Callable[[Any, int, list[nn.Module]], list[nn.Module]]
 
 # snnTorch surrogate factories (their closures are named "<factory>.<locals>.inner") and the
 # neurosim surrogate + parameter name with the same gradient
@@ -56,11 +57,11 @@ def _copy(src: nn.Module, dst: nn.Module) -> nn.Module:
     return dst
 
 
-def _linear(m: Any, i: int) -> list[nn.Module]:
+def _linear(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
     return [_copy(m, Linear(m.in_features, m.out_features, bias=m.bias is not None))]
 
 
-def _conv2d(m: Any, i: int) -> list[nn.Module]:
+def _conv2d(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
     conv = Conv2d(
         m.in_channels,
         m.out_channels,
@@ -75,7 +76,7 @@ def _conv2d(m: Any, i: int) -> list[nn.Module]:
     return [_copy(m, conv)]
 
 
-def _flatten(m: Any, i: int) -> list[nn.Module]:
+def _flatten(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
     if m.start_dim != 1 or m.end_dim != -1:
         raise ValueError(
             f"module {i} (Flatten(start_dim={m.start_dim}, end_dim={m.end_dim})): only "
@@ -84,13 +85,13 @@ def _flatten(m: Any, i: int) -> list[nn.Module]:
     return [Flatten()]
 
 
-def _maxpool(m: Any, i: int) -> list[nn.Module]:
+def _maxpool(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
     if m.return_indices:
         raise ValueError(f"module {i} (MaxPool2d): return_indices=True is not supported")
     return [MaxPool2d(m.kernel_size, m.stride, m.padding, m.dilation, ceil_mode=m.ceil_mode)]
 
 
-def _avgpool(m: Any, i: int) -> list[nn.Module]:
+def _avgpool(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
     return [
         AvgPool2d(
             m.kernel_size,
@@ -103,7 +104,7 @@ def _avgpool(m: Any, i: int) -> list[nn.Module]:
     ]
 
 
-def _dropout(m: Any, i: int) -> list[nn.Module]:
+def _dropout(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
     return [Dropout(m.p)]  # one mask per sequence in training; identical in eval mode
 
 
@@ -155,11 +156,11 @@ def _beta(m: Any, i: int) -> Tensor:
     return beta.clone()
 
 
-def _leaky(m: Any, i: int) -> list[nn.Module]:
+def _leaky(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
     return [LIF.from_beta(_beta(m, i), **_neuron_kwargs(m, i))]
 
 
-def _rleaky(m: Any, i: int) -> list[nn.Module]:
+def _rleaky(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
     kw = _neuron_kwargs(m, i)
     rec: Any = m.recurrent
     if kw["reset"] == "zero":
@@ -172,14 +173,15 @@ def _rleaky(m: Any, i: int) -> list[nn.Module]:
     elif isinstance(rec, nn.Conv2d):
         raise ValueError(f"module {i} (RLeaky): recurrent convolutions are not supported")
     else:  # one-to-one: V·spk
-        v = torch.as_tensor(m.V).detach()
-        n = int(v.numel())
-        if n == 1:
-            raise ValueError(
-                f"module {i} (RLeaky): all_to_all=False with a scalar V does not fix the "
-                "number of neurons; pass V as a tensor with one value per neuron"
-            )
-        weight, bias = torch.diag(v.reshape(-1)), None
+        v = torch.as_tensor(m.V).detach().reshape(-1)
+        if v.numel() == 1:  # one V for all: the neuron count comes from the layer before
+            if not (prev and isinstance(prev[-1], nn.Linear)):
+                raise ValueError(
+                    f"module {i} (RLeaky): all_to_all=False with a scalar V needs a Linear "
+                    "before it (to know the number of neurons), or V with one value per neuron"
+                )
+            v = v.expand(prev[-1].out_features)
+        weight, bias = torch.diag(v), None
     out = RecurrentLIF.from_beta(_beta(m, i), n=weight.shape[0], bias=bias is not None, **kw)
     out = out.to(dtype=weight.dtype)
     with torch.no_grad():
@@ -198,7 +200,7 @@ def _builtins(reg: ConverterRegistry[Converter]) -> None:
         (nn.MaxPool2d, _maxpool),
         (nn.AvgPool2d, _avgpool),
         (nn.Dropout, _dropout),
-        (nn.Identity, lambda m, i: []),
+        (nn.Identity, lambda m, i, prev: []),
         (snn.Leaky, _leaky),
         (snn.RLeaky, _rleaky),
     ):
@@ -230,7 +232,7 @@ def from_snntorch(model: nn.Module, surrogate: str | None = None) -> Sequential:
                 f"module {i} ({type(module).__module__}.{type(module).__qualname__}) is not "
                 f"supported by from_snntorch; supported: {', '.join(CONVERTERS.supported())}"
             )
-        new = convert(module, i)
+        new = convert(module, i, layers)
         for layer in new:
             if isinstance(layer, LIF):  # the spike_grad of an snnTorch neuron
                 layer.surrogate = (

@@ -144,16 +144,17 @@ def test_rleaky_all_to_all(reset: str) -> None:
     assert not torch.equal(net(_input((20,), 2)), _snntorch_run(model, _input((20,), 2))[0])
 
 
-def test_rleaky_one_to_one() -> None:
+@pytest.mark.parametrize("per_neuron", [True, False])
+def test_rleaky_one_to_one(per_neuron: bool) -> None:
     torch.manual_seed(3)
-    v = torch.linspace(-0.5, 0.8, 12)
+    v = torch.linspace(-0.5, 0.8, 12) if per_neuron else torch.tensor(0.6)
     model = nn.Sequential(
         nn.Linear(20, 12),
         snn.RLeaky(beta=0.85, all_to_all=False, V=v, init_hidden=True, output=True),
     )
     _scale(model, 3, gain=3.0)
     net = _check(model, _input((20,), 3))
-    assert torch.equal(net[1].recurrent.weight, torch.diag(v))
+    assert torch.equal(net[1].recurrent.weight, torch.diag(v.expand(12)))
     assert net[1].recurrent.bias is None
 
 
@@ -184,6 +185,9 @@ def test_unsupported_modules_and_options_are_named() -> None:
     rl = snn.RLeaky(0.9, linear_features=3, reset_mechanism="zero", init_hidden=True)
     with pytest.raises(ValueError, match=r"module 1 \(RLeaky\): reset_mechanism='zero'"):
         from_snntorch(nn.Sequential(nn.Linear(3, 3), rl))
+    conv_rec = snn.RLeaky(0.9, conv2d_channels=2, kernel_size=3, init_hidden=True)
+    with pytest.raises(ValueError, match="recurrent convolutions"):
+        from_snntorch(nn.Sequential(nn.Conv2d(1, 2, 3), conv_rec))
     late = snn.Leaky(0.9, reset_delay=False, init_hidden=True)
     with pytest.raises(ValueError, match="reset_delay=False"):
         from_snntorch(nn.Sequential(nn.Linear(3, 3), late))
@@ -198,14 +202,14 @@ def test_unsupported_modules_and_options_are_named() -> None:
 
 def test_registry_rejects_duplicates_and_accepts_new_types() -> None:
     with pytest.raises(ValueError, match="already registered"):
-        CONVERTERS.register(snn.Leaky, lambda m, i: [])
+        CONVERTERS.register(snn.Leaky, lambda m, i, prev: [])
     assert CONVERTERS.lookup(ns.Linear) is CONVERTERS.lookup(nn.Linear)  # by MRO
 
     class Doubler(nn.Module):
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return 2 * x
 
-    CONVERTERS.register(Doubler, lambda m, i: [ns.Lifted(Doubler())])
+    CONVERTERS.register(Doubler, lambda m, i, prev: [ns.Lifted(Doubler())])
     net = from_snntorch(nn.Sequential(nn.Linear(3, 3), Doubler()))
     assert isinstance(net[1], ns.Lifted)
 
