@@ -101,11 +101,19 @@ def _export_conv(m: Conv2d, c: _Ctx) -> Any:
     if m.padding_mode != "zeros":
         raise ValueError(f"{c.where}: padding_mode={m.padding_mode!r}; NIR pads with zeros")
     bias = np.zeros(m.out_channels, np.float32) if m.bias is None else _np(m.bias)
+    padding = m.padding
+    if padding == "valid":
+        padding = (0, 0)
+    elif padding == "same":  # torch pads (k − 1)·d / 2 per side; symmetric only if even
+        total = [d * (k - 1) for d, k in zip(m.dilation, m.kernel_size, strict=True)]
+        if any(t % 2 for t in total):
+            raise ValueError(f"{c.where}: padding='same' is asymmetric for this kernel")
+        padding = (total[0] // 2, total[1] // 2)
     return _nir().Conv2d(
         input_shape=c.in_shape[1:],
         weight=_np(m.weight),
         stride=tuple(m.stride),
-        padding=m.padding if isinstance(m.padding, str) else tuple(m.padding),
+        padding=tuple(padding),
         dilation=tuple(m.dilation),
         groups=m.groups,
         bias=bias,
@@ -300,12 +308,13 @@ def _import_affine(node: Any, c: _Ctx) -> list[nn.Module]:
 
 def _import_conv(node: Any, c: _Ctx) -> list[nn.Module]:
     weight = torch.as_tensor(np.asarray(node.weight))
+    padding = node.padding.decode() if isinstance(node.padding, bytes) else node.padding
     conv = Conv2d(
         weight.shape[1] * int(node.groups),
         weight.shape[0],
         _ints(weight.shape[2:]),
         stride=_ints(node.stride),
-        padding=node.padding if isinstance(node.padding, str) else _ints(node.padding),
+        padding=padding if isinstance(padding, str) else _ints(padding),
         dilation=_ints(node.dilation),
         groups=int(node.groups),
     )

@@ -304,3 +304,18 @@ def test_euler_decay() -> None:
     graph = nir.NIRGraph.from_list(nir.Affine(np.ones((2, 3)), np.zeros(2)), lif)
     assert float(from_nir(graph, dt=DT, method="euler")[1].beta) == pytest.approx(0.9)
     assert float(from_nir(graph, dt=DT)[1].beta) == pytest.approx(math.exp(-0.1))
+
+
+def test_same_padding_is_written_as_numbers(tmp_path: object) -> None:
+    torch.manual_seed(5)
+    net = ns.Sequential(
+        ns.Conv2d(1, 2, 3, padding="same"), ns.IF(), ns.Flatten(), ns.Linear(72, 3), ns.LIF()
+    )
+    graph = to_nir(net, input_shape=(1, 6, 6))
+    assert tuple(graph.nodes["0_conv2d"].padding) == (1, 1)
+    nir.write(f"{tmp_path}/same.nir", graph)
+    back = from_nir(nir.read(f"{tmp_path}/same.nir"))
+    x = _spikes((1, 6, 6), 5)
+    assert torch.equal(back(x), net(x))
+    with pytest.raises(ValueError, match="asymmetric"):
+        to_nir(ns.Sequential(ns.Conv2d(1, 2, 2, padding="same"), ns.IF()), input_shape=(1, 4, 4))
