@@ -306,6 +306,7 @@ def test_euler_decay() -> None:
     assert float(from_nir(graph, dt=DT)[1].beta) == pytest.approx(math.exp(-0.1))
 
 
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 def test_same_padding_is_written_as_numbers(tmp_path: object) -> None:
     torch.manual_seed(5)
     net = ns.Sequential(
