@@ -69,11 +69,13 @@ def spectral_norm_(net: nn.Module, n_power_iterations: int = 1, eps: float = 1e-
     Every ``nn.Linear`` and ``nn.Conv*d``/``ConvTranspose*d`` anywhere in ``net`` is covered:
     neurosim's ``Linear``/``Conv2d``, torch modules inside ``Lifted``, and the recurrent
     synapses of ``RecurrentLIF``. Each gets torch's spectral-norm parametrization: reading
-    ``layer.weight`` gives ``W / σ``; in training mode every forward runs
-    ``n_power_iterations`` steps of power iteration (15 at registration), in eval mode the
-    stored vectors are reused. The state dict then holds ``parametrizations.weight.original``
-    and the vectors ``_u``/``_v``; pickling the whole module is refused by torch, so save the
-    state dict, or ``remove_spectral_norm`` first. Returns ``net``.
+    ``layer.weight`` gives ``W / σ``. In training mode every read runs
+    ``n_power_iterations`` steps of power iteration (15 at registration; a neurosim layer's
+    forward reads it twice: event-path check and product; the energy counter reads it too);
+    in eval mode the stored vectors are reused. The state dict then holds
+    ``parametrizations.weight.original`` and the vectors ``_u``/``_v``; torch refuses to
+    pickle the whole module, so save the state dict, or ``remove_spectral_norm`` first.
+    Returns ``net``.
     """
     _check_net(net, "spectral_norm")
     if isinstance(n_power_iterations, bool) or not isinstance(n_power_iterations, int):
