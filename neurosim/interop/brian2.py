@@ -243,7 +243,7 @@ def _group(b2: Any, stage: _Stage, batch: int, dt: float, clock: Any, base: int)
     elif stage.reset == "zero":
         reset = f"v = {stage.v_reset!r}"
     else:
-        reset = None
+        reset = ""  # no reset ("" rather than None: Brian2 warns about a missing reset)
     integrate = bool((stage.beta == 1).all())
     g = b2.NeuronGroup(
         batch * n,
@@ -263,7 +263,7 @@ def _group(b2: Any, stage: _Stage, batch: int, dt: float, clock: Any, base: int)
         g.v_inf = np.tile(stage.bias / (1.0 - stage.beta), batch)
     g.state_updater.when, g.state_updater.order = SLOT, base
     g.thresholder["spike"].when, g.thresholder["spike"].order = SLOT, base + 5
-    if reset is not None:
+    if "spike" in g.resetter:
         g.resetter["spike"].when, g.resetter["spike"].order = SLOT, base + 6
     if stage.delayed:  # the subtraction of the last step's spike, undecayed
         g.run_regularly(

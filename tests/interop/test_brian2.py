@@ -114,6 +114,19 @@ def test_same_spikes_as_neurosim(name: str) -> None:
     _check(net, _input(seed))
 
 
+def test_float32_network_gives_the_same_spikes() -> None:
+    """Brian2 computes in float64; a float32 neurosim run still emits the same spikes here."""
+    torch.manual_seed(4)
+    net = NETS["recurrent"]()
+    _scale_weights(net, 4)
+    x = _input(4).float()
+    ours = net.run(x, record_membrane=True)
+    theirs = run_brian2(net, x, record_membrane=True)
+    assert theirs.output.dtype == torch.float32
+    assert torch.equal(theirs.output, ours.output)
+    torch.testing.assert_close(theirs.membranes[1], ours.membranes[1], rtol=1e-5, atol=1e-5)
+
+
 def test_flatten_first_and_single_layer() -> None:
     torch.manual_seed(2)
     net = ns.Sequential(ns.Flatten(), ns.Linear(20, 12), ns.LIF(tau_mem=8e-3))
