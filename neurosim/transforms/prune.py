@@ -100,10 +100,11 @@ def _site(net: Sequential, layer: int) -> _Site:
             f"got {type(pre).__name__} before and {type(post).__name__} after"
         )
     n = pre.out_features
-    if post.in_features != n or (recurrent and getattr(mod, "n", n) != n):
+    own = getattr(mod, "n", n) if recurrent else n
+    if post.in_features != n or own != n:
         raise ValueError(
-            f"{name}: unit counts disagree (Linear before gives {n}, Linear after takes "
-            f"{post.in_features})"
+            f"{name}: unit counts disagree (Linear before gives {n}, the layer has {own}, "
+            f"Linear after takes {post.in_features})"
         )
     return _Site(layer - 1, layer, layer + 1, n, recurrent)
 
@@ -113,7 +114,7 @@ def _n_keep(keep: int | float, n: int, layer: int) -> int:
         raise TypeError(f"keep must be an int (units) or a float fraction, got {keep!r}")
     if isinstance(keep, float):
         if not 0.0 < keep <= 1.0:
-            raise ValueError(f"keep={keep!r} as a fraction must be in (0, 1]")
+            raise ValueError(f"keep={keep!r} for layer {layer}: a fraction must be in (0, 1]")
         return max(1, round(keep * n))
     if not 1 <= keep <= n:
         raise ValueError(f"keep={keep} units is not valid for layer {layer}: expected 1..{n}")

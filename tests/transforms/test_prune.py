@@ -235,6 +235,11 @@ def test_bad_input() -> None:
         spectral_prune(ns.Sequential(ns.Linear(5, N), ns.IRNN(N)), 1, keep=2, data=x)
     with pytest.raises(ValueError, match="needs a spiking layer"):
         spectral_prune(net, 1, keep=2, data=x, state="membrane")
+    with pytest.raises(ValueError, match="state='hidden'"):
+        spectral_prune(net, 1, keep=2, data=x, state="hidden")  # type: ignore[arg-type]
+    odd = ns.Sequential(ns.Linear(5, N), ns.IRNN(N - 1), ns.Linear(N, 3))
+    with pytest.raises(ValueError, match=f"the layer has {N - 1}"):
+        magnitude_prune(odd, 1, keep=2)
     with pytest.raises(ValueError, match="theta"):
         spectral_prune(net, 1, keep=2, data=x, theta=1.5)
     with pytest.raises(ValueError, match="lam"):
