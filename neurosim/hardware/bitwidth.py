@@ -13,10 +13,13 @@ for integer and/or floating-point arithmetic, with its source::
 On load the table must reproduce the profile's own constants at its ``weight_bits``:
 ``e_synop_pj = add(w)`` and ``e_mac_pj = mult(w, w) + add(w)`` in the ``arithmetic`` family.
 
-Widths not in the table follow a convention (stated, not measured): from the smallest table
-width ``r`` at or above the width (the largest entry when none is), **adders scale linearly
-in bits**, ``add(b) = add_pj(r) · b / r``, and **multipliers with the product of the operand
-widths** (quadratic for equal widths), ``mult(b_w, b_a) = mult_pj(r) · b_w · b_a / r²``.
+Widths not in the table follow a convention (stated, not measured): **adders are linear in
+bits** and **multipliers linear in the product of the operand widths** (quadratic for equal
+widths). Below the smallest table width ``r`` and above the largest they are proportional,
+``add(b) = add_pj(r) · b / r`` and ``mult(b_w, b_a) = mult_pj(r) · b_w · b_a / r²``; between
+two table widths they are interpolated linearly (in ``b`` for adds, in ``b_w · b_a`` between
+the ``r × r`` entries for multiplies), so costs never fall as a width grows when the table's
+do not.
 
 Operation energies of a layer (``op_energy``), with ``w`` the layer's ``weight_bits`` and
 ``a`` its ``act_bits`` (the precision of its input values; each defaults to the profile's
@@ -34,6 +37,7 @@ Operation energies of a layer (``op_energy``), with ``w`` the layer's ``weight_b
 from __future__ import annotations
 
 import math
+from itertools import pairwise
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -92,21 +96,30 @@ def check_bits(value: object, what: str) -> int | None:
     return value
 
 
-def _ref(table: dict[int, OpCost], bits: int) -> int:
-    """Smallest table width at or above ``bits``; the largest one when none is."""
-    return next((r for r in table if r >= bits), max(table))
+def _scaled(points: list[tuple[int, float]], x: int) -> float:
+    """Piecewise-linear in ``x`` through ``(size, pJ)`` points sorted by size; proportional
+    to ``x`` below the first point and above the last."""
+    lo_x, lo_e = points[0]
+    if x <= lo_x:
+        return lo_e * x / lo_x
+    for (x0, e0), (x1, e1) in pairwise(points):
+        if x <= x1:
+            return e0 + (e1 - e0) * (x - x0) / (x1 - x0)
+    hi_x, hi_e = points[-1]
+    return hi_e * x / hi_x
 
 
 def add_pj(table: dict[int, OpCost], bits: int) -> float:
-    """Energy of a ``bits``-wide add: linear in bits from the reference width."""
-    r = _ref(table, bits)
-    return table[r].add_pj * bits / r
+    """Energy of a ``bits``-wide add: piecewise linear in bits through the table widths,
+    proportional to bits below and above them."""
+    return _scaled([(r, c.add_pj) for r, c in table.items()], bits)
 
 
 def mult_pj(table: dict[int, OpCost], w_bits: int, a_bits: int) -> float:
-    """Energy of a ``w_bits × a_bits`` multiply: proportional to the product of the widths."""
-    r = _ref(table, max(w_bits, a_bits))
-    return table[r].mult_pj * w_bits * a_bits / (r * r)
+    """Energy of a ``w_bits × a_bits`` multiply: piecewise linear in the product of the
+    widths through the table's ``r × r`` entries, proportional to it below and above them
+    (quadratic in bits for equal widths)."""
+    return _scaled([(r * r, c.mult_pj) for r, c in table.items()], w_bits * a_bits)
 
 
 def _table(profile: HardwareProfile, family: Family, who: str) -> dict[int, OpCost]:

@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from neurosim.hardware import ProfileError, load
 from neurosim.hardware.bitwidth import add_pj, mult_pj, op_energy
@@ -47,17 +49,18 @@ def test_op_energies_by_hand() -> None:
     assert mac == pytest.approx(INT8_MULT * 2 * 4 / 64 + INT8_ADD * 4 / 8)
     # 1-bit input: a MAC is an accumulate
     assert op_energy(fp32, 2, 1) == pytest.approx((INT8_ADD * 2 / 8, INT8_ADD * 2 / 8))
-    # 16-bit integers: between 8 and 32, scaled from the 32-bit entry
-    assert op_energy(fp32, 16, 16) == pytest.approx(
-        (INT32_ADD * 16 / 32, INT32_MULT * 256 / 1024 + INT32_ADD * 16 / 32)
-    )
+    # 16-bit integers, between the 8- and 32-bit entries: the add a third of the way
+    # (16 - 8 = 8 of 24 bits), the multiply a fifth (256 - 64 = 192 of 1024 - 64 = 960)
+    add16 = INT8_ADD + (INT32_ADD - INT8_ADD) / 3
+    mult16 = INT8_MULT + (INT32_MULT - INT8_MULT) / 5
+    assert op_energy(fp32, 16, 16) == pytest.approx((add16, mult16 + add16))
+    assert (add16, mult16) == pytest.approx((0.1 / 3 + 0.06 / 3, 0.2 + 2.9 / 5))
     # wider than the table: from the largest entry
     assert op_energy(fp32, 64, 64)[0] == pytest.approx(INT32_ADD * 2)
     assert op_energy(fp32, 64, 64)[1] == pytest.approx(INT32_MULT * 4 + INT32_ADD * 2)
-    # only act_bits: the profile's family (float) at its width (32) for the weights
-    assert op_energy(fp32, None, 8) == pytest.approx(
-        (FP32_ADD, FP32_MULT * 32 * 8 / 1024 + FP32_ADD)
-    )
+    # only act_bits: the profile's family (float), weights at its width (32); the product of
+    # the widths 32 × 8 = 256 = 16 × 16 prices the multiply as the fp16 entry
+    assert op_energy(fp32, None, 8) == pytest.approx((FP32_ADD, FP16_MULT + FP32_ADD))
     int8 = load("asic45-int8")
     assert op_energy(int8, None, None) == (0.03, 0.23)
     assert op_energy(int8, 8, 8) == pytest.approx((0.03, 0.23))  # the table at 8 bits
@@ -69,7 +72,29 @@ def test_scaling_rules() -> None:
     for b in range(1, 9):  # adders linear, multipliers quadratic below the 8-bit entry
         assert add_pj(table, b) == pytest.approx(INT8_ADD * b / 8)
         assert mult_pj(table, b, b) == pytest.approx(INT8_MULT * b * b / 64)
-    assert mult_pj(table, 9, 9) == pytest.approx(INT32_MULT * 81 / 1024)
+    assert mult_pj(table, 9, 9) == pytest.approx(INT8_MULT + (INT32_MULT - INT8_MULT) * 17 / 960)
+    assert add_pj(table, 20) == pytest.approx(INT8_ADD + (INT32_ADD - INT8_ADD) / 2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    name=st.sampled_from(["asic45-fp32", "asic45-int8"]),
+    w=st.integers(1, 63),
+    a=st.integers(1, 63),
+)
+def test_costs_grow_with_every_width(name: str, w: int, a: int) -> None:
+    costs = load(name).op_costs
+    assert costs is not None
+    for table in (costs.int_table, costs.float_table):
+        assert table is not None
+        assert 0 < add_pj(table, w) <= add_pj(table, w + 1)
+        assert 0 < mult_pj(table, w, a) <= mult_pj(table, w + 1, a)
+        assert mult_pj(table, w, a) <= mult_pj(table, w, a + 1)
+        assert mult_pj(table, w, a) == pytest.approx(mult_pj(table, a, w))
+    for bits in (8, 32):  # the table itself at its widths
+        assert costs.int_table is not None
+        assert add_pj(costs.int_table, bits) == costs.int_table[bits].add_pj
+        assert mult_pj(costs.int_table, bits, bits) == costs.int_table[bits].mult_pj
 
 
 def test_profile_without_table() -> None:
