@@ -1,5 +1,8 @@
 """neurosim: spiking networks on PyTorch with hardware energy estimates."""
 
+import importlib
+from types import ModuleType
+
 from neurosim import bayes, energy, hardware, transforms
 from neurosim.core import (
     IF,
@@ -27,6 +30,17 @@ from neurosim.core import (
 )
 
 __version__ = "0.1.0"
+
+# Imported on first use (``ns.viz``, ``ns.training``, ...) so that ``import neurosim`` stays
+# light: matplotlib and the optional converters load only when asked for.
+_LAZY = ("datasets", "interop", "io", "models", "training", "viz")
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in _LAZY:
+        return importlib.import_module(f"neurosim.{name}")
+    raise AttributeError(f"module 'neurosim' has no attribute {name!r}")
+
 
 __all__ = [
     "IF",
