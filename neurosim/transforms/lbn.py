@@ -96,7 +96,9 @@ class LayerBatchNorm(nn.Module):
     def stats(self) -> tuple[Tensor, Tensor]:
         """Per-channel ``(scale s_c, mean μ_c)`` of the eval-mode map ``γ_c (x − μ_c)/σ + β_c``
         divided out as ``s_c (x − μ_c) + β_c`` (shapes ``[C]``)."""
-        gamma = self.weight if self.weight is not None else torch.ones(self.num_features)
+        gamma = (
+            self.weight if self.weight is not None else self.running_var.new_ones(self.num_features)
+        )
         scale = gamma / torch.sqrt(self.running_var + self.eps)
         return scale, self.running_mean.expand(self.num_features)
 
@@ -140,15 +142,15 @@ def _norm_affine(norm: nn.Module, where: str) -> tuple[Tensor, Tensor, Tensor]:
     """``(scale s_c, mean μ_c, shift β_c)`` of a normalisation layer in eval mode."""
     if isinstance(norm, LayerBatchNorm):
         scale, mean = norm.stats()
-        shift = norm.bias if norm.bias is not None else torch.zeros(norm.num_features)
+        shift = norm.bias if norm.bias is not None else scale.new_zeros(norm.num_features)
         return scale.detach(), mean.detach(), shift.detach()
     if not isinstance(norm, nn.BatchNorm1d | nn.BatchNorm2d):
         raise TypeError(f"{where}: cannot fold {type(norm).__name__}")
     if norm.running_mean is None or norm.running_var is None:
         raise ValueError(f"{where}: {norm} has no running statistics (track_running_stats=False)")
     c = norm.num_features
-    gamma = norm.weight if norm.weight is not None else torch.ones(c)
-    shift = norm.bias if norm.bias is not None else torch.zeros(c)
+    gamma = norm.weight if norm.weight is not None else norm.running_var.new_ones(c)
+    shift = norm.bias if norm.bias is not None else norm.running_var.new_zeros(c)
     scale = gamma / torch.sqrt(norm.running_var + norm.eps)
     return scale.detach(), norm.running_mean.detach(), shift.detach()
 
@@ -212,11 +214,7 @@ def _fold_into(layer: nn.Linear | nn.Conv2d, norm: nn.Module, where: str) -> nn.
     with torch.no_grad():
         w = new.weight.to(torch.float64)
         s = scale.to(torch.float64)
-        b = (
-            new.bias.to(torch.float64)
-            if new.bias is not None
-            else torch.zeros(w.shape[0], dtype=torch.float64)
-        )
+        b = new.bias.to(torch.float64) if new.bias is not None else w.new_zeros(w.shape[0])
         w_new = w * s.view(-1, *([1] * (w.dim() - 1)))
         b_new = s * (b - mean.to(torch.float64)) + shift.to(torch.float64)
         new.weight.copy_(w_new.to(new.weight.dtype))

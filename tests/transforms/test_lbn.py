@@ -156,3 +156,17 @@ def test_fold_in_place_and_errors() -> None:
         fold(mismatch)
     with pytest.raises(TypeError, match="neurosim Sequential"):
         fold(nn.Sequential())  # type: ignore[arg-type]
+
+
+def test_fold_without_affine() -> None:
+    torch.manual_seed(8)
+    net = ns.Sequential(ns.Linear(5, 4, bias=False), ns.Lifted(LayerBatchNorm(4, affine=False)))
+    x = torch.randn(2, 6, 5)
+    net(x)
+    net.eval()
+    folded = fold(net)
+    assert (folded(x) - net(x)).abs().max().item() <= 1e-5
+    lbn = net[1].module
+    s = 1 / torch.sqrt(lbn.running_var + lbn.eps)
+    assert torch.allclose(folded[0].weight, net[0].weight * s)
+    assert torch.allclose(folded[0].bias, -s * lbn.running_mean.expand(4))
