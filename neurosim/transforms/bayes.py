@@ -63,8 +63,16 @@ def _inv_softplus(std: float) -> float:
     return std + math.log(-math.expm1(-std))
 
 
+def _rng_device(generator: torch.Generator | None, default: torch.device) -> torch.device:
+    """Random numbers are drawn on the generator's device (then moved), else on ``default``."""
+    return default if generator is None else generator.device
+
+
 class _Mixture:
-    """Per-component Gaussian parameters of one synaptic layer (mixin for the layers)."""
+    """Per-component Gaussian parameters of one synaptic layer (mixin for the layers).
+
+    Inside a ``BayesianSequential`` run the layer uses the network's draw; called on its own
+    it draws a component from ``π`` and one weight sample per call."""
 
     mu_weight: nn.Parameter
     rho_weight: nn.Parameter
@@ -86,7 +94,9 @@ class _Mixture:
 
         def means(p: Tensor) -> nn.Parameter:
             base = p.detach().unsqueeze(0).expand(k, *p.shape)
-            noise = torch.randn(base.shape, generator=generator, dtype=p.dtype).to(p.device)
+            dev = _rng_device(generator, p.device)
+            noise = torch.randn(base.shape, generator=generator, dtype=p.dtype, device=dev)
+            noise = noise.to(p.device)
             return nn.Parameter(base + jitter * noise)
 
         def rhos(p: Tensor) -> nn.Parameter:
@@ -112,8 +122,9 @@ class _Mixture:
         """One reparameterised sample ``μ_k + σ_k ⊙ ε`` of (weight, bias) from component k."""
         out: list[Tensor] = []
         for mu, std in self.means_and_stds():
-            eps = torch.randn(mu.shape[1:], generator=generator, dtype=mu.dtype).to(mu.device)
-            out.append(mu[component] + std[component] * eps)
+            dev = _rng_device(generator, mu.device)
+            eps = torch.randn(mu.shape[1:], generator=generator, dtype=mu.dtype, device=dev)
+            out.append(mu[component] + std[component] * eps.to(mu.device))
         return out[0], (out[1] if len(out) > 1 else None)
 
     def _params(self) -> tuple[Tensor, Tensor | None]:
@@ -248,8 +259,9 @@ class BayesianSequential(Sequential):
         """Draw a component (from ``π`` when ``None``) and one weight sample from it."""
         k = self.components
         if component is None:
-            pi = self.mixing_weights().detach().cpu()
-            component = int(torch.multinomial(pi, 1, generator=_cpu(generator)))
+            pi = self.mixing_weights().detach()
+            pi = pi.to(_rng_device(generator, pi.device))
+            component = int(torch.multinomial(pi, 1, generator=generator))
         elif isinstance(component, bool) or not isinstance(component, int):
             raise TypeError(f"component must be an int, got {type(component).__name__}")
         elif not 0 <= component < k:
@@ -299,10 +311,6 @@ class BayesianSequential(Sequential):
                 means.append(mu)
                 stds.append(std)
         return gaussian_mixture_kl(self.mixing_logits, means, stds, self.prior_std)
-
-
-def _cpu(generator: torch.Generator | None) -> torch.Generator | None:
-    return generator if generator is None or generator.device.type == "cpu" else None
 
 
 def gaussian_mixture_kl(

@@ -157,9 +157,14 @@ def bhattacharyya_bound(weights: Tensor, means: Tensor, covs: Tensor) -> Tensor:
 def _log_q(x: Tensor, log_w: Tensor, means: Tensor, chol: Tensor) -> tuple[Tensor, Tensor]:
     """``[N, d] → [N]`` log mixture density, and ``[N, K]`` log component densities."""
     d = means.shape[1]
-    diff = (x.unsqueeze(1) - means.unsqueeze(0)).unsqueeze(-1)  # [N, K, d, 1]
-    z = torch.linalg.solve_triangular(chol.unsqueeze(0), diff, upper=False)
-    log_n = -0.5 * (z.square().sum((-1, -2)) + d * math.log(2 * math.pi) + _logdet(chol))
+    diff = x.unsqueeze(1) - means.unsqueeze(0)  # [N, K, d]
+    diag = chol.diagonal(dim1=-2, dim2=-1)  # [K, d]
+    if torch.equal(chol, torch.diag_embed(diag)):  # diagonal covariances: elementwise
+        z2 = (diff / diag).square().sum(-1)
+    else:
+        z = torch.linalg.solve_triangular(chol.unsqueeze(0), diff.unsqueeze(-1), upper=False)
+        z2 = z.square().sum((-1, -2))
+    log_n = -0.5 * (z2 + d * math.log(2 * math.pi) + _logdet(chol))
     return torch.logsumexp(log_w + log_n, dim=1), log_n
 
 
@@ -186,11 +191,13 @@ def entropy_mc(
     k, d = means.shape
     log_w = torch.log(weights)
     h_i = _component_entropies(chol)
-    est, var = torch.zeros((), dtype=means.dtype), torch.zeros((), dtype=means.dtype)
+    est = var = torch.zeros((), dtype=means.dtype, device=means.device)
     for i in range(k):
         if float(weights[i].detach()) == 0.0:
             continue
-        eps = torch.randn(samples, d, 1, dtype=means.dtype, generator=generator)
+        dev = means.device if generator is None else generator.device
+        eps = torch.randn(samples, d, 1, dtype=means.dtype, generator=generator, device=dev)
+        eps = eps.to(means.device)
         x = means[i] + (chol[i] @ eps).squeeze(-1)
         log_q, log_n = _log_q(x, log_w, means, chol)
         term = -log_q + (log_n[:, i] + h_i[i] if control_variate else 0.0)

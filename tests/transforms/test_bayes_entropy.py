@@ -115,6 +115,9 @@ def test_diagonal_and_full_covariances_agree_and_match_closed_form() -> None:
     assert float(bhattacharyya_bound(w, mu, var)) == pytest.approx(
         float(bhattacharyya_bound(w, mu, full)), rel=1e-12
     )
+    diag_mc = entropy_mc(w, mu, var, 500, torch.Generator().manual_seed(2))
+    full_mc = entropy_mc(w, mu, full, 500, torch.Generator().manual_seed(2))
+    assert float(diag_mc.entropy) == pytest.approx(float(full_mc.entropy), rel=1e-12)
 
 
 def test_bhattacharyya_coefficient_matches_quadrature() -> None:
