@@ -74,4 +74,13 @@ def profile_detail(profile: HardwareProfile) -> Table:
     constants: dict[str, Constant] = p.constants()
     for field, c in constants.items():
         table.add_row(field, _num(c.value), unit_of(field), c.grade, c.source, c.note)
+    if p.op_costs is not None:
+        oc = p.op_costs
+        for family in ("int", "float"):
+            for bits, cost in (oc.table(family) or {}).items():
+                own = family == oc.arithmetic and bits == p.weight_bits
+                note = "e_synop_pj / e_mac_pj are priced at this width" if own else oc.note
+                for op, value in (("add", cost.add_pj), ("mult", cost.mult_pj)):
+                    name = f"op_costs {family}{bits} {op}"
+                    table.add_row(name, _num(value), "pJ", oc.grade, oc.source, note)
     return table

@@ -448,3 +448,22 @@ def test_profile_detail_renders() -> None:
     for word in ("pJ/byte", "mW", "simulated", "convention", "Table 2", "1.13e-07", "23.6"):
         assert word in text, word
     assert "1024 neurons/core" in text
+
+
+def test_profile_detail_lists_the_bit_width_costs() -> None:
+    text = _render(profile_detail(load("asic45-int8")))
+    rows = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"│ op_costs (\w+ \w+) +│ +([0-9.]+) │", text)
+    }
+    assert rows == {
+        "int8 add": 0.03,
+        "int8 mult": 0.2,
+        "int32 add": 0.1,
+        "int32 mult": 3.1,
+        "float16 add": 0.4,
+        "float16 mult": 1.1,
+        "float32 add": 0.9,
+        "float32 mult": 3.7,
+    }
+    assert "op_costs" not in _render(profile_detail(load("loihi")))
