@@ -15,11 +15,21 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils import parametrize
 
 from neurosim.core.layers import ShapeError, is_lifted
 from neurosim.core.neuron_layers import Neuron
 
-__all__ = ["LayerActivity", "Run", "Sequential", "check_sequence"]
+__all__ = ["LayerActivity", "Run", "Sequential", "check_sequence", "layer_kind"]
+
+
+def layer_kind(layer: nn.Module) -> str:
+    """The layer's class name; for a layer with torch parametrizations (quantised or
+    spectrally normalised weights) the class it was made from, not ``ParametrizedLinear``."""
+    cls = type(layer)
+    if parametrize.is_parametrized(layer):
+        cls = cls.__bases__[0]
+    return cls.__name__
 
 
 def check_sequence(x: Any, where: str = "input") -> None:
@@ -114,7 +124,7 @@ class Sequential(nn.Module):
 
     def layer_names(self) -> list[str]:
         """``"<index>.<ClassName>"`` for every layer, e.g. ``"1.LIF"``."""
-        return [f"{i}.{type(layer).__name__}" for i, layer in enumerate(self.layers)]
+        return [f"{i}.{layer_kind(layer)}" for i, layer in enumerate(self.layers)]
 
     def _check_states(self, state: Sequence[Any] | None) -> Sequence[Any]:
         if state is None:

@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from neurosim.core.network import layer_kind
 from neurosim.io.checkpoint import atomic_path
 
 __all__ = ["FORMAT", "VERSION", "Recording", "RecordingError", "load_run", "save_run"]
@@ -158,7 +159,7 @@ def _write(
         g = layers.create_group(key)
         g.attrs["index"] = int(act.index)
         g.attrs["name"] = str(act.name)
-        g.attrs["kind"] = type(act.layer).__name__
+        g.attrs["kind"] = layer_kind(act.layer)
         g.attrs["shape"] = np.asarray(out.shape[2:], dtype=np.int64)
         _events_dataset(g, "t", t)
         _events_dataset(g, "unit", unit)

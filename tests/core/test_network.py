@@ -333,3 +333,12 @@ def test_module_casts_reach_all_layers() -> None:
     net.float()
     assert all(t.dtype == torch.float32 for t in net.state_dict().values())
     assert net.to("cpu") is net
+
+
+def test_layer_names_of_parametrized_layers_keep_the_class_name() -> None:
+    from torch.nn.utils.parametrizations import spectral_norm
+
+    net = Sequential(Linear(4, 3), LIF.from_beta(0.9))
+    spectral_norm(net[0])
+    assert type(net[0]).__name__ == "ParametrizedLinear"
+    assert net.layer_names() == ["0.Linear", "1.LIF"]
