@@ -18,6 +18,7 @@ __all__ = [
     "Encoder",
     "Latency",
     "Poisson",
+    "Sequence",
     "count",
     "membrane",
     "rate",
@@ -64,6 +65,25 @@ class Direct(Encoder):
     def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         _check_static(x, unit_range=False)
         return x.unsqueeze(0).expand(self.T, *x.shape)
+
+
+@dataclass(frozen=True)
+class Sequence(Encoder):
+    """Input that already is a sequence, batch-first ``[B, T, ...]`` (binned events, rows of
+    an image read one per step): moved to time-first ``[T, B, ...]``, values unchanged."""
+
+    T: int
+
+    def __post_init__(self) -> None:
+        _check_T(self.T)
+
+    def __call__(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        _check_static(x, unit_range=False)
+        if x.dim() < 2 or x.shape[1] != self.T:
+            raise ValueError(
+                f"Sequence(T={self.T}) expects input [B, {self.T}, ...], got {list(x.shape)}"
+            )
+        return x.transpose(0, 1)
 
 
 @dataclass(frozen=True)

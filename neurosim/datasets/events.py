@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 __all__ = ["EventDataset", "Events", "bin_events", "collate_time_first"]
 
@@ -230,6 +230,16 @@ class EventDataset(Dataset[tuple[Tensor, Tensor]]):
             generator=gen,
             collate_fn=collate_time_first,
         )
+
+    def to_tensor_dataset(self, indices: Sequence[int] | None = None) -> TensorDataset:
+        """The binned samples (all, or ``indices``) in memory, batch-first for training:
+        ``TensorDataset(x [N, n_bins, *shape], labels [N])``; train with
+        ``fit(..., encoder=ns.encoding.Sequence(T=n_bins))``."""
+        idx = list(range(len(self))) if indices is None else [self._check_index(i) for i in indices]
+        if not idx:
+            raise ValueError(f"{self.name}: no samples selected")
+        x = bin_events([self.events(i) for i in idx], self.n_bins, self.duration_s, self.binary)
+        return TensorDataset(x.transpose(0, 1).contiguous(), self.labels[idx])
 
     def __repr__(self) -> str:
         return (

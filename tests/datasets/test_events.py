@@ -144,3 +144,34 @@ def test_collate_time_first_stacks_on_dim_1() -> None:
     torch.testing.assert_close(x[:, 0], a)
     torch.testing.assert_close(x[:, 1], b)
     assert y.tolist() == [1, 2]
+
+
+def test_event_dataset_trains_through_fit_with_the_sequence_encoder() -> None:
+    import neurosim as ns
+    from neurosim.training import ce_count, evaluate, fit
+
+    # class c fires unit c early (bin 0) and unit 3 - c late: learnable from the bins
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, size=24)
+    samples = [units([0.05, 0.8], [int(c), 3 - int(c)], n=4) for c in labels]
+    ds = EventDataset(samples.__getitem__, labels, (4,), 2, n_bins=5, duration_s=1.0)
+    data = ds.to_tensor_dataset()
+    x, y = data.tensors
+    assert x.shape == (24, 5, 4)  # batch-first for fit, time-first after the encoder
+    torch.testing.assert_close(x[7], ds[7][0])
+    assert y.tolist() == labels.tolist()
+    sub = ds.to_tensor_dataset([3, 1])
+    torch.testing.assert_close(sub.tensors[0][1], ds[1][0])
+
+    enc = ns.encoding.Sequence(T=5)
+    torch.testing.assert_close(enc(x[:3]), x[:3].transpose(0, 1))
+    with pytest.raises(ValueError, match=r"Sequence\(T=6\) expects input \[B, 6, \.\.\.\]"):
+        ns.encoding.Sequence(T=6)(x)
+    with pytest.raises(ValueError, match="no samples selected"):
+        ds.to_tensor_dataset([])
+
+    torch.manual_seed(0)
+    net = ns.Sequential(ns.Linear(4, 16), ns.LIF.from_beta(0.9), ns.Linear(16, 2))
+    fit(net, data, encoder=enc, loss=ce_count, epochs=20, lr=0.05, progress=False)
+    result = evaluate(net, data, encoder=enc, loss=ce_count)
+    assert result.accuracy == 1.0
