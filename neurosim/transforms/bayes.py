@@ -25,7 +25,9 @@ approximation of methods.md §5 (an upper bound on the mixture entropy, see
     E_q[log p(w)] = Σ_k π_k Σ_j [−½ log(2π s²) − (μ_kj² + σ_kj²) / (2 s²)].
 
 For K = 1 this is the exact KL between diagonal Gaussians. Since ``H̃ ≥ H``, ``KL̃ ≤ KL``.
-The recurrent weights inside ``RecurrentLIF`` stay deterministic.
+The recurrent weights inside ``RecurrentLIF`` stay deterministic. Only the paper's abstract
+was available: the form of ``H̃``, the mixture over the whole weight vector and the exact
+expectation over components are neurosim's reconstruction (methods.md §5, "R").
 """
 
 from __future__ import annotations
