@@ -9,9 +9,10 @@
   every synaptic layer to ``±α`` (``neurosim.core.binary``). Real-valued input and output.
 
 ``arch="mlp"`` is ``Flatten → [Linear → neuron] × len(hidden) → Linear (→ LIF)``;
-``arch="cnn"`` puts ``[Conv2d(3×3, pad 1) → neuron → AvgPool2d(2)] × len(channels)`` first.
-The BNN puts ``BatchNorm`` before each sign and pools with ``MaxPool2d(2)`` (the max of ±1
-values is ±1; averaging would make the next layer's input graded, no longer binary).
+``arch="cnn"`` puts ``[Conv2d(3×3, pad 1) → neuron → AvgPool2d(2)] × len(channels)`` first
+(``pool="max"``: ``MaxPool2d(2)``, which keeps spikes binary after pooling).
+The BNN puts ``BatchNorm`` before each sign and always pools with ``MaxPool2d(2)`` (the max of
+±1 values is ±1; averaging would make the next layer's input graded, no longer binary).
 """
 
 from __future__ import annotations
@@ -59,6 +60,9 @@ class ModelConfig(BaseModel):
     surrogate: str | None = None
     encoder: Literal["direct", "poisson", "latency"] = "direct"
     binary_weights: bool = Field(default=False, description="bnn: weights ±α as well")
+    pool: Literal["avg", "max"] | None = Field(
+        default=None, description="cnn pooling; default avg (max for bnn, which needs it)"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ModelConfig:
@@ -66,6 +70,8 @@ class ModelConfig(BaseModel):
             raise ValueError(f"model {self.kind!r} is single-step: T must be 1, got {self.T}")
         if self.binary_weights and self.kind != "bnn":
             raise ValueError(f"binary_weights=True needs kind 'bnn', got kind {self.kind!r}")
+        if self.kind == "bnn" and self.pool == "avg":
+            raise ValueError("pool='avg' is not valid for kind 'bnn'; expected 'max' (or None)")
         if self.surrogate is not None and self.surrogate not in available():
             raise ValueError(
                 f"surrogate={self.surrogate!r} is not valid; expected one of "
@@ -112,12 +118,13 @@ def build_model(cfg: ModelConfig) -> Sequential:
     layers: list[nn.Module] = []
     shape = cfg.input_shape
     bnn = cfg.kind == "bnn"
+    max_pool = bnn or cfg.pool == "max"
     if cfg.arch == "cnn":
         c, h, w = shape
         for out in cfg.channels:
             layers.append(_synaptic(cfg, True, c, out, first=not layers))
             layers += [BatchNorm(out, image=True)] if bnn else []
-            layers += [_activation(cfg), MaxPool2d(2) if bnn else AvgPool2d(2)]
+            layers += [_activation(cfg), MaxPool2d(2) if max_pool else AvgPool2d(2)]
             c, h, w = out, h // 2, w // 2
             if h == 0 or w == 0:
                 raise ValueError(f"input {cfg.input_shape} is too small for {cfg.channels}")

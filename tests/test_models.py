@@ -59,6 +59,17 @@ def test_s2nn_is_single_step_with_real_input_and_output(arch: str) -> None:
     assert not set(run.output.unique().tolist()) <= {0.0, 1.0}
 
 
+def test_pool_choice() -> None:
+    with pytest.raises(ValidationError, match="pool='avg' is not valid for kind 'bnn'"):
+        _cfg(kind="bnn", pool="avg")
+    for kind, pool, want in [("s2nn", None, ns.AvgPool2d), ("s2nn", "max", ns.MaxPool2d),
+                             ("bnn", None, ns.MaxPool2d)]:  # fmt: skip
+        net = build_model(_cfg(kind=kind, arch="cnn", pool=pool))
+        pools = [m for m in net if isinstance(m, ns.AvgPool2d | ns.MaxPool2d)]
+        assert len(pools) == 2
+        assert all(type(m) is want for m in pools)
+
+
 def test_snn_runs_T_steps_and_spikes_at_the_output() -> None:
     cfg = _cfg(kind="snn", T=5)
     net = build_model(cfg)
