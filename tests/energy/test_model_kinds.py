@@ -10,7 +10,8 @@ hidden pre-activations h = W1 x = (1.075, −0.925, 0.425), so
   receives (1.5, 0.5) at both steps and its neuron 0 fires twice (1.5, β·0.5 + 1.5).
 First layer: analog input, in × out = 12 dense MACs per step (3 nonzero inputs × 3 = 9
 where zero inputs are skipped). The expected energies below are these counts times the
-profile's constants, term by term as written in energy/MODEL.md.
+profile's constants, term by term as written in energy/MODEL.md; the BNN's second layer
+reads ±1 inputs (``act_bits = 1``), so its MACs are accumulates (``e_synop_pj``).
 """
 
 import pytest
@@ -121,10 +122,23 @@ def test_first_layer_is_dense_macs_and_spikes_are_synops(kind: str) -> None:
         assert neurons[1].counts["driven"] == h["dro"]
 
 
-def test_binary_weights_read_one_bit_per_synapse() -> None:
+@pytest.mark.parametrize(
+    ("profile", "e_first", "e_second"),
+    [
+        # integer arithmetic (Horowitz 45 nm: int8 add 0.03, mult 0.2 pJ), 1-bit weights;
+        # first layer: 1-bit weight × profile-width input, proportional below 8 × 8 bits;
+        # second layer: 1-bit weight × ±1 input, an accumulate of 1 bit
+        ("asic45-fp32", 0.2 * 1 * 32 / 64 + 0.1, 0.03 * 1 / 8),
+        ("asic45-int8", 0.2 * 1 * 8 / 64 + 0.03, 0.03 * 1 / 8),
+    ],
+)
+def test_binary_weights_are_priced_at_one_bit(
+    profile: str, e_first: float, e_second: float
+) -> None:
     net, x = _net("bnn", binary_weights=True)
-    report = estimate(net, x, "asic45-fp32")
-    hand = _hand_pj("bnn", "asic45-fp32", w_bits=1)
+    report = estimate(net, x, profile)
+    assert report.terms_pj["dense"] == pytest.approx(12 * e_first + 6 * e_second, rel=1e-9)
+    hand = _hand_pj("bnn", profile, w_bits=1)
     assert report.terms_pj["memory"] == pytest.approx(hand["memory"], rel=1e-9)
-    full = estimate(*_net("bnn"), "asic45-fp32")
+    full = estimate(*_net("bnn"), profile)
     assert report.terms_pj["memory"] < full.terms_pj["memory"]
