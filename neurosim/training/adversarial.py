@@ -215,6 +215,7 @@ def dann_step(
     loss: LossFn,
     domain_loss: DomainLoss = "bce",
     gp_weight: float = 0.0,
+    gp_target: float = 1.0,
     generator: torch.Generator | None = None,
 ) -> dict[str, float]:
     """One update on a source batch ``x_source [T, B, ...]`` with labels ``[B]`` and a
@@ -224,7 +225,8 @@ def dann_step(
     domain head's loss — ``"bce"``: logistic loss, source labelled 0 and target 1;
     ``"wasserstein"``: ``mean D(f_t) − mean D(f_s)`` (WDGRL; pair it with ``gp_weight``).
     The reversal layer makes the features ascend ``lam·L_dom``. GP is the WGAN-GP term on
-    interpolates of the (detached) source and target features (first ``min(B, B')``).
+    interpolates of the (detached) source and target features (first ``min(B, B')``),
+    centred on ``gp_target`` (1: WGAN-GP; 0: the zero-centred variant).
     """
     where = "dann_step"
     if domain_loss not in ("bce", "wasserstein"):
@@ -246,7 +248,13 @@ def dann_step(
         n = min(f_s.shape[1], f_t.shape[1])
         head = lambda f: model.domain_score(f, reverse=False)  # noqa: E731
         gp = gradient_penalty(
-            head, f_s[:, :n], f_t[:, :n], gp_weight, batch_dim=1, generator=generator
+            head,
+            f_s[:, :n],
+            f_t[:, :n],
+            gp_weight,
+            target=gp_target,
+            batch_dim=1,
+            generator=generator,
         )
     opt.zero_grad(set_to_none=True)
     (class_loss + dom + gp).backward()
@@ -289,6 +297,7 @@ def fit_dann(
     schedule: Literal["ganin", "constant"] = "ganin",
     domain_loss: DomainLoss = "bce",
     gp_weight: float = 0.0,
+    gp_target: float = 1.0,
     lr: float = 1e-3,
     batch_size: int = 64,
     seed: int = 0,
@@ -301,7 +310,8 @@ def fit_dann(
     reversal weight used, and ``target_accuracy`` on ``target_test`` when given).
 
     Each source batch is paired with the next target batch (target reshuffled each time it
-    is used up). ``schedule="ganin"`` ramps the reversal weight as ``ganin_lambda``
+    is used up). ``domain_loss``, ``gp_weight``, ``gp_target``: as in ``dann_step``.
+    ``schedule="ganin"`` ramps the reversal weight as ``ganin_lambda``
     over training; ``lam=0`` trains source-only. Adam with ``lr``.
     """
     where = "fit_dann"
@@ -348,6 +358,7 @@ def fit_dann(
                 loss=loss,
                 domain_loss=domain_loss,
                 gp_weight=gp_weight,
+                gp_target=gp_target,
                 generator=gen,
             )
             if not math.isfinite(values["class_loss"] + values["domain_loss"]):

@@ -76,6 +76,11 @@ def test_dann_step_with_wasserstein_critic_and_penalty_runs() -> None:
     )  # fmt: skip
     assert out["penalty"] > 0
     assert all(math.isfinite(v) for k, v in out.items() if k != "domain_accuracy")
+    zero = tadv.dann_step(
+        model, opt, x_s, y_s, x_t, loss=ce_mean, gp_weight=1.0, gp_target=0.0, generator=gen
+    )
+    assert 0 < zero["penalty"] < 1e3
+    assert 0.0 <= zero["domain_accuracy"] <= 1.0
 
 
 def test_fit_dann_history_schedule_and_evaluation() -> None:
