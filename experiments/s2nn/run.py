@@ -70,6 +70,7 @@ def _energy(
     profiles = SPIKING_PROFILES if spiking else DENSE_PROFILES
     total = dict.fromkeys(profiles, 0.0)
     terms: dict[str, dict[str, float]] = {p: {} for p in profiles}
+    layers: dict[str, float] = {}  # asic45-fp32 per layer
     gen = torch.Generator().manual_seed(cfg.seed)
     for chunk in x_all.split(250):
         reports = compare(net, encoder(chunk, gen), profiles)  # type: ignore[arg-type]
@@ -77,7 +78,10 @@ def _energy(
             total[name] += rep.total_pj * len(chunk)
             for t, v in rep.terms_pj.items():
                 terms[name][t] = terms[name].get(t, 0.0) + v * len(chunk)
+        for layer in reports["asic45-fp32"].per_layer:
+            layers[layer.name] = layers.get(layer.name, 0.0) + layer.total_pj * len(chunk)
     per = len(x_all)
+    terms["asic45-fp32 per layer"] = layers  # divided by ``per`` below
     return (
         {k: v / per for k, v in total.items()},
         {p: {t: v / per for t, v in d.items()} for p, d in terms.items()},
@@ -255,6 +259,26 @@ def _claims(summary: list[dict[str, Any]]) -> list[str]:
     return out
 
 
+def _breakdown(rows: list[dict[str, Any]], dataset: str, seed: int) -> list[str]:
+    """Per-layer energy on asic45-fp32 of the CNNs of one seed (nonzero layers)."""
+    cnns = [r for r in rows if (r["dataset"], r["arch"], r["seed"]) == (dataset, "cnn", seed)]
+    if not cnns:
+        return []
+    lines = [
+        f"## Where the energy goes: {dataset} CNN, seed {seed}, asic45-fp32 (nJ per inference)",
+        "",
+        "| model | energy per layer (layer: nJ) | memory share of the total |",
+        "|---|---|---|",
+    ]
+    for r in cnns:
+        per_layer = r["terms_pj"]["asic45-fp32 per layer"]
+        parts = ", ".join(f"{k}: {v / 1e3:,.1f}" for k, v in per_layer.items() if v > 0)
+        t = r["terms_pj"]["asic45-fp32"]
+        share = t["memory"] / sum(t.values())
+        lines.append(f"| {r['model']} | {parts} | {100 * share:.0f} % |")
+    return lines
+
+
 def _plot(summary: list[dict[str, Any]], path: Path) -> None:
     groups = list(dict.fromkeys((r["dataset"], r["arch"]) for r in summary))
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), squeeze=False)
@@ -331,6 +355,8 @@ def main() -> None:
         "## The claim, row by row",
         "",
         *_claims(summary),
+        "",
+        *_breakdown(rows, datasets[-1], args.seeds[0]),
     ]
     (HERE / "results.md").write_text("\n".join(lines) + "\n")
     meta = {"command": command, "minutes": minutes, "summary": summary, "rows": rows}
