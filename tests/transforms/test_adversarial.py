@@ -110,6 +110,17 @@ def test_deepcopy_and_remove_keep_values_and_leave_the_original_working(x_img: T
     assert sn[0].weight.shape == (3, 1, 3, 3)  # the original still has its normalised weight
 
 
+def test_reading_singular_values_runs_no_power_iteration() -> None:
+    torch.manual_seed(0)
+    sn = adv.spectral_norm(ns.Sequential(ns.Linear(6, 5))).train()
+    u = sn[0].parametrizations.weight[0]._u.clone()
+    adv.top_singular_values(sn)
+    torch.testing.assert_close(sn[0].parametrizations.weight[0]._u, u, rtol=0, atol=0)
+    assert sn[0].training
+    sn[0].weight  # noqa: B018  (a training-mode read is a step, torch's behaviour)
+    assert not torch.equal(sn[0].parametrizations.weight[0]._u, u)
+
+
 def test_spectral_norm_bad_input() -> None:
     with pytest.raises(ValueError, match="no Linear or Conv weight"):
         adv.spectral_norm(ns.Sequential(ns.LIF.from_beta(0.9), ns.Flatten()))
