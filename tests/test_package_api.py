@@ -21,6 +21,14 @@ def test_sweeps_are_exported_from_training() -> None:
     assert ns.training.SweepConfig is SweepConfig
 
 
+def test_adversarial_trainers_are_exported_from_training() -> None:
+    from neurosim.training import adversarial
+
+    assert ns.training.fit_gan is adversarial.fit_gan
+    assert ns.training.fit_dann is adversarial.fit_dann
+    assert ns.training.DANN is adversarial.DANN
+
+
 def test_unknown_attribute_names_itself() -> None:
     with pytest.raises(AttributeError, match="'no_such_thing'"):
         _ = ns.no_such_thing  # type: ignore[attr-defined]
