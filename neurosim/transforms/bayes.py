@@ -83,6 +83,17 @@ class _Mixture:
     logits: nn.Parameter
     _drawn: tuple[Tensor, Tensor | None] | None
 
+    @property
+    def weight(self) -> Tensor:
+        """The drawn weight inside a run, else the mixture mean (what the energy counter reads)."""
+        if self._drawn is not None:
+            return self._drawn[0]
+        return self._mean(self.mu_weight)  # type: ignore[return-value]
+
+    @property
+    def bias(self) -> Tensor | None:
+        return self._drawn[1] if self._drawn is not None else self._mean(self.mu_bias)
+
     def _init_mixture(
         self,
         weight: Tensor,
@@ -142,7 +153,7 @@ class _Mixture:
         return (pi * mu).sum(0)
 
 
-class BayesLinear(_Mixture, Linear):
+class BayesLinear(_Mixture, Linear):  # type: ignore[misc,override]
     """``Linear`` with Gaussian-mixture weights: ``[T, B, in] → [T, B, out]``.
 
     ``weight``/``bias`` read the weights of the current draw inside a run and the mixture
@@ -160,16 +171,6 @@ class BayesLinear(_Mixture, Linear):
         self.in_features, self.out_features = source.in_features, source.out_features
         self._init_mixture(source.weight, source.bias, logits, init_std, jitter, generator)
 
-    @property
-    def weight(self) -> Tensor:  # type: ignore[override]
-        if self._drawn is not None:
-            return self._drawn[0]
-        return self._mean(self.mu_weight)  # type: ignore[return-value]
-
-    @property
-    def bias(self) -> Tensor | None:  # type: ignore[override]
-        return self._drawn[1] if self._drawn is not None else self._mean(self.mu_bias)
-
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() < 3 or x.shape[-1] != self.in_features:
             raise ShapeError(
@@ -180,7 +181,7 @@ class BayesLinear(_Mixture, Linear):
         return F.linear(x, w, b)
 
 
-class BayesConv2d(_Mixture, Conv2d):
+class BayesConv2d(_Mixture, Conv2d):  # type: ignore[misc,override]
     """``Conv2d`` with Gaussian-mixture weights over ``[T, B, C, H, W]`` (see BayesLinear)."""
 
     def __init__(
@@ -207,16 +208,6 @@ class BayesConv2d(_Mixture, Conv2d):
         ):
             setattr(self, name, copy.deepcopy(getattr(source, name)))
         self._init_mixture(source.weight, source.bias, logits, init_std, jitter, generator)
-
-    @property
-    def weight(self) -> Tensor:  # type: ignore[override]
-        if self._drawn is not None:
-            return self._drawn[0]
-        return self._mean(self.mu_weight)  # type: ignore[return-value]
-
-    @property
-    def bias(self) -> Tensor | None:  # type: ignore[override]
-        return self._drawn[1] if self._drawn is not None else self._mean(self.mu_bias)
 
     def forward(self, x: Tensor) -> Tensor:
         _check_image(self, x, self.in_channels)
