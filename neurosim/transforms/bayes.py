@@ -181,7 +181,7 @@ class BayesLinear(_Mixture, Linear):  # type: ignore[misc,override]
         return F.linear(x, w, b)
 
 
-class BayesConv2d(_Mixture, Conv2d):  # type: ignore[misc,override]
+class BayesConv2d(_Mixture, Conv2d):  # type: ignore[override]
     """``Conv2d`` with Gaussian-mixture weights over ``[T, B, C, H, W]`` (see BayesLinear)."""
 
     def __init__(
