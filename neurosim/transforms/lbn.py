@@ -30,7 +30,8 @@ normalisation layer is replaced by ``nn.Identity`` and the synaptic layer by a p
 holding the folded weights. A quantised layer
 (``neurosim.transforms.quantize``) keeps its N weight levels per output channel times the
 per-channel scale ``s_c``, applied once per output rather than per synapse; its
-``weight_bits`` is kept.
+``weight_bits`` is kept. A BNN layer (``neurosim.core.binary``) with binary weights likewise
+becomes a plain layer holding ``±α·s_c`` (``weight_bits`` 1 kept).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from neurosim.core.binary import BNNConv2d, BNNLinear, binary_weight
 from neurosim.core.layers import Conv2d, Lifted, Linear, ShapeError
 from neurosim.core.network import Sequential
 
@@ -171,8 +173,15 @@ def _plain(layer: nn.Linear | nn.Conv2d) -> nn.Linear | nn.Conv2d:
     (the quantised weights of a quantised layer), its bias and its energy attributes.
 
     A fresh module rather than ``parametrize.remove_parametrizations``, which edits the
-    parametrised class that deep copies of the layer share."""
+    parametrised class that deep copies of the layer share. A BNN layer becomes the plain
+    ``Linear``/``Conv2d`` it derives from, holding the weights it computes with (``α·sign W``
+    with binary weights), since its own forward would binarise the folded weights again."""
     cls: Any = base_type(layer)  # nn.Linear or nn.Conv2d, or a subclass with their __init__
+    w = layer.weight.detach()
+    if isinstance(layer, BNNLinear | BNNConv2d):
+        cls = Linear if isinstance(layer, BNNLinear) else Conv2d
+        if layer.weight_bits is not None:
+            w = binary_weight(layer.weight).detach()
     bias = layer.bias is not None
     new: nn.Linear | nn.Conv2d
     if isinstance(layer, nn.Linear):
@@ -190,7 +199,6 @@ def _plain(layer: nn.Linear | nn.Conv2d) -> nn.Linear | nn.Conv2d:
             padding_mode=layer.padding_mode,
         )
     with torch.no_grad():
-        w = layer.weight.detach()
         new.to(device=w.device, dtype=w.dtype)
         new.weight.copy_(w)
         if layer.bias is not None and new.bias is not None:

@@ -8,6 +8,8 @@ import torch
 from torch import nn
 
 import neurosim as ns
+from neurosim.core.binary import BatchNorm, BNNConv2d, BNNLinear
+from neurosim.models import ModelConfig, build_model
 from neurosim.transforms import LayerBatchNorm, fold, fold_, quantize
 
 
@@ -170,3 +172,54 @@ def test_fold_without_affine() -> None:
     s = 1 / torch.sqrt(lbn.running_var + lbn.eps)
     assert torch.allclose(folded[0].weight, net[0].weight * s)
     assert torch.allclose(folded[0].bias, -s * lbn.running_mean.expand(4))
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+@pytest.mark.parametrize("binary", [True, False])
+def test_fold_bnn_keeps_its_pre_sign_values(arch: str, binary: bool) -> None:
+    """A binary-weight BNN layer folds as the ``α·sign W`` it computes with, scaled per
+    channel (its own forward would binarise the folded weights again)."""
+    torch.manual_seed(9)
+    cfg = ModelConfig(
+        kind="bnn", arch=arch, input_shape=(1, 8, 8), n_classes=3, hidden=(6,),
+        channels=(4,), binary_weights=binary,
+    )  # fmt: skip
+    net = build_model(cfg)
+    g = torch.Generator().manual_seed(10)
+    for m in net:
+        if isinstance(m, BatchNorm):
+            bn = m.module
+            with torch.no_grad():  # channel scales far apart, so a lost scale shows
+                bn.weight.copy_(torch.rand(bn.weight.shape, generator=g) * 3 + 0.2)
+                bn.bias.copy_(torch.randn(bn.bias.shape, generator=g))
+                bn.running_mean.copy_(torch.randn(bn.running_mean.shape, generator=g))
+                bn.running_var.copy_(torch.rand(bn.running_var.shape, generator=g) + 0.5)
+    net.eval()
+    folded = fold(net)
+    x = torch.rand(1, 16, 1, 8, 8, generator=g)
+    h = x
+    layers = list(net)
+    checked = 0
+    for i, (layer, new) in enumerate(zip(layers, folded, strict=True)):
+        if isinstance(layer, BNNLinear | BNNConv2d) and isinstance(
+            layers[i + 1] if i + 1 < len(layers) else None, BatchNorm
+        ):
+            # by hand: α·sign(W) for binary weights, then the eval-mode batch norm
+            w = layer.weight.detach()
+            if binary:  # folded: ±α·s_c, one magnitude per output channel
+                w = w.abs().mean() * torch.where(w >= 0, 1.0, -1.0)
+                assert torch.unique(new.weight.detach()[0].abs()).numel() == 1
+            assert new.weight_bits == (1 if binary else None)
+            assert new.act_bits == layer.act_bits
+            want = net[i + 1](
+                nn.functional.linear(h, w, layer.bias)
+                if isinstance(layer, BNNLinear)
+                else nn.functional.conv2d(h.flatten(0, 1), w, layer.bias, padding=1).unflatten(
+                    0, h.shape[:2]
+                )
+            )
+            assert (new(h) - want).abs().max().item() <= 1e-5
+            checked += 1
+        h = layer(h)
+    assert checked == (2 if arch == "cnn" else 1)
+    assert torch.equal(folded(x), net(x))
