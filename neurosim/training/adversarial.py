@@ -31,7 +31,12 @@ from neurosim.core.encoding import Encoder
 from neurosim.core.network import Sequential
 from neurosim.training.loop import evaluate, seed_for
 from neurosim.training.losses import LossFn, predict
-from neurosim.transforms.adversarial import GradientReversal, gradient_penalty, r1_penalty
+from neurosim.transforms.adversarial import (
+    GradientReversal,
+    _check_twice_differentiable,
+    gradient_penalty,
+    r1_penalty,
+)
 
 __all__ = ["DANN", "critic_losses", "dann_step", "fit_dann", "fit_gan", "ganin_lambda"]
 
@@ -232,6 +237,8 @@ def dann_step(
     if domain_loss not in ("bce", "wasserstein"):
         raise ValueError(f"{where}: domain_loss={domain_loss!r}; expected 'bce' or 'wasserstein'")
     gp_weight = _nonneg("gp_weight", gp_weight, where)
+    if gp_weight > 0:  # the penalty calls the head through a lambda, which it cannot inspect
+        _check_twice_differentiable(model.domain, f"{where} (domain head)")
     model.train()
     f_s, f_t = model.features(x_source), model.features(x_target)
     out_s = model.classifier(f_s)

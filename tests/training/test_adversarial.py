@@ -170,5 +170,10 @@ def test_trainers_bad_input() -> None:
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(ValueError, match="domain_loss='mmd'"):
         tadv.dann_step(model, opt, x_s, y_s, x_t, loss=ce_mean, domain_loss="mmd")  # type: ignore[arg-type]
+    fused_head = _dann(1.0)  # a LIF domain head on the fused kernel: no double backward
+    fused_head.domain = ns.Sequential(ns.Linear(8, 6), ns.LIF.from_beta(0.8), ns.Linear(6, 1))
+    opt = torch.optim.SGD(fused_head.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match=r"domain head.*layers\.1 \(LIF\).*backend='loop'"):
+        tadv.dann_step(fused_head, opt, x_s, y_s, x_t, loss=ce_mean, gp_weight=1.0)
     with pytest.raises(TypeError, match="domain must be a neurosim Sequential"):
         tadv.DANN(model.features, model.classifier, torch.nn.Linear(8, 1))  # type: ignore[arg-type]
