@@ -242,8 +242,9 @@ def gradient_penalty(
     critic: callable ``[B, ...] → [B]`` or ``[B, 1]`` (scores; e.g. an ``OverTime`` network).
     real, fake: same shape, batch along ``batch_dim`` (1 for time-first ``[T, B, ...]``
     data read by a critic that reduces over T). ``ε ~ U[0, 1]``, one per sample, drawn from
-    ``generator``. Both inputs are detached: the penalty trains only the critic.
-    ``target=0`` gives the zero-centred variant. Returns a scalar in the graph.
+    ``generator`` on the generator's device (a CPU generator works for CUDA inputs). Both
+    inputs are detached: the penalty trains only the critic. ``target=0`` gives the
+    zero-centred variant. Returns a scalar in the graph.
     """
     where = "gradient_penalty"
     lam = _check_weight("lam", lam, where)
@@ -259,8 +260,9 @@ def gradient_penalty(
     n = real.shape[batch_dim]
     shape = [1] * real.dim()
     shape[batch_dim] = n
-    eps = torch.rand(n, generator=generator, dtype=real.dtype, device=real.device)
-    eps = eps.view(shape)
+    dev = real.device if generator is None else generator.device  # drawn where gen lives
+    eps = torch.rand(n, generator=generator, dtype=real.dtype, device=dev)
+    eps = eps.to(real.device).view(shape)
     x_hat = eps * real.detach() + (1 - eps) * fake.detach()
     norms = _grad_norms(critic, x_hat, batch_dim, where)
     return lam * (norms - target).pow(2).mean()

@@ -189,6 +189,26 @@ def test_gradient_penalty_interpolates_per_sample() -> None:
     assert float(gp.detach()) == pytest.approx(float(want), rel=1e-12)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_gradient_penalty_cpu_generator_with_cuda_inputs() -> None:
+    # a quadratic critic, so the value depends on the drawn ε: CPU and CUDA must draw the same
+    gen = torch.Generator().manual_seed(5)
+    m = torch.randn(3, 3, generator=gen, dtype=torch.float64)
+    real, fake = (torch.randn(4, 3, generator=gen, dtype=torch.float64) for _ in range(2))
+    vals = []
+    for dev in ("cpu", "cuda"):
+        md = (m + m.T).to(dev)
+        vals.append(
+            adv.gradient_penalty(
+                lambda x, md=md: 0.5 * ((x @ md) * x).sum(1),
+                real.to(dev),
+                fake.to(dev),
+                generator=torch.Generator().manual_seed(0),
+            )
+        )
+    assert float(vals[1]) == pytest.approx(float(vals[0]), rel=1e-9)
+
+
 def test_penalties_on_time_first_input_and_spiking_critic() -> None:
     w = torch.randn(3, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     real = torch.randn(
