@@ -196,7 +196,10 @@ def _q(n: int, theta: float, w_out: Tensor | None) -> Tensor:
 
 
 def _units(units: Tensor | list[int], n: int) -> Tensor:
-    j = torch.as_tensor(units, dtype=torch.long).flatten()
+    j = torch.as_tensor(units)
+    if j.dtype == torch.bool or j.is_floating_point() or j.is_complex():
+        raise TypeError(f"units must be integer unit indices, got dtype {j.dtype}")
+    j = j.to(torch.long).flatten()
     if j.numel() == 0 or (j < 0).any() or (j >= n).any() or j.unique().numel() != j.numel():
         raise ValueError(f"units {j.tolist()} must be distinct indices in 0..{n - 1}")
     return j
@@ -299,6 +302,8 @@ def prune_units(
     """
     site = _site(net, layer)
     j = _units(units, site.n).sort().values
+    if reconstruction is not None and not isinstance(reconstruction, Tensor):
+        raise TypeError(f"reconstruction must be a Tensor, got {type(reconstruction).__name__}")
     if reconstruction is not None and reconstruction.shape != (site.n, len(j)):
         raise ValueError(
             f"reconstruction has shape {list(reconstruction.shape)}; expected [{site.n}, {len(j)}]"

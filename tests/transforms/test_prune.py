@@ -250,3 +250,46 @@ def test_bad_input() -> None:
         prune_units(net, 1, [0, 0])
     with pytest.raises(TypeError, match="Sequential"):
         magnitude_prune(nn.Linear(2, 2), 0, keep=1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="integer unit indices"):
+        prune_units(net, 1, [0.5, 1.7])  # type: ignore[list-item]  (was truncated to [0, 1])
+    with pytest.raises(TypeError, match="reconstruction must be a Tensor"):
+        prune_units(net, 1, [0, 1], [[1.0, 0.0]] * N)  # type: ignore[arg-type]
+
+
+def test_per_unit_neuron_parameters_follow_the_kept_units() -> None:
+    beta, v_th = torch.linspace(0.5, 0.95, N), torch.linspace(0.5, 1.6, N)
+    for unit in (
+        ns.LIF.from_beta(beta, v_th=v_th),
+        ns.RecurrentLIF.from_beta(beta, n=N, v_th=v_th, learn_beta=True),
+    ):
+        net = _net(unit)
+        kept = [1, 6, 10]
+        norms = torch.ones(N)
+        norms[kept] = torch.tensor([3.0, 5.0, 4.0])
+        with torch.no_grad():  # W_o column j has norm ∝ norms[j]: magnitude keeps 1, 6, 10
+            net[2].weight.copy_(norms.repeat(3, 1))
+            if isinstance(unit, ns.RecurrentLIF):
+                net[1].recurrent.weight.zero_()
+        p = magnitude_prune(net, 1, keep=3)
+        torch.testing.assert_close(p[1].beta.detach(), beta[kept])
+        torch.testing.assert_close(p[1].v_th, v_th[kept])
+        assert p[1].beta.requires_grad == net[1].beta.requires_grad
+        x = torch.rand(4, 2, 5)
+        want = ns.Sequential(  # the same network built at the kept size from the start
+            ns.Linear(5, 3),
+            type(unit).from_beta(
+                beta[kept],
+                v_th=v_th[kept],
+                **({"n": 3} if isinstance(unit, ns.RecurrentLIF) else {}),
+            ),
+            ns.Linear(3, 3),
+        )
+        with torch.no_grad():
+            want[0].weight.copy_(net[0].weight[kept])
+            want[0].bias.copy_(net[0].bias[kept])
+            want[2].weight.copy_(net[2].weight[:, kept])
+            want[2].bias.copy_(net[2].bias)
+            if isinstance(unit, ns.RecurrentLIF):
+                want[1].recurrent.weight.zero_()
+        assert p.run(x).activity[1].output.sum() > 0  # the kept units do spike
+        torch.testing.assert_close(p(x), want(x))
