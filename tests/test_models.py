@@ -103,13 +103,25 @@ def test_bnn_activations_are_plus_minus_one(arch: str, binary: bool) -> None:
 
 
 def test_bnn_binary_weights_are_plus_minus_scale_per_layer() -> None:
+    """Each synaptic layer of the built BNN computes with ±α, α = mean |W| of that layer."""
     torch.manual_seed(2)
     net = build_model(_cfg(kind="bnn", arch="cnn", binary_weights=True))
+    g = torch.Generator().manual_seed(3)
+    checked = 0
     for m in net:
         if isinstance(m, BNNLinear | BNNConv2d):
-            wb = ns.core.binary.binary_weight(m.weight.detach())
-            alpha = m.weight.detach().abs().mean()
-            assert torch.allclose(wb.abs(), alpha.expand_as(wb))
+            w = m.weight.detach()
+            wb = w.abs().mean() * torch.where(w >= 0, 1.0, -1.0)  # by hand
+            if isinstance(m, BNNLinear):
+                x = torch.randn(1, 3, m.in_features, generator=g)
+                want = torch.nn.functional.linear(x, wb, m.bias)
+            else:
+                x = torch.randn(1, 3, m.in_channels, 6, 6, generator=g)
+                want = torch.nn.functional.conv2d(x[0], wb, m.bias, padding=1)[None]
+            with torch.no_grad():
+                assert torch.allclose(m(x), want, atol=1e-5)
+            checked += 1
+    assert checked == 4  # two convs, the hidden and the output Linear
 
 
 def test_s2nn_training_on_digits_reaches_90_percent(tmp_path: Path) -> None:
