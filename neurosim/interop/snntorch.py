@@ -9,7 +9,9 @@ snnTorch too). Reset to zero (``mem = β·(1 − reset)·mem + x``) and no reset
 
 ``snn.RLeaky`` adds ``recurrent(spk_prev)`` to the input: an ``nn.Linear(n, n)`` (with bias)
 when ``all_to_all=True, linear_features=n``, or ``V·spk`` one-to-one (``all_to_all=False``).
-Both become a ``RecurrentLIF`` (``W_rec = diag(V)`` for one-to-one). RLeaky's reset to zero
+Both become a ``RecurrentLIF`` (``W_rec = diag(V)`` for one-to-one; trained further in
+neurosim, its off-diagonal weights learn too). ``learn_recurrent=False`` freezes ``W_rec``
+(and its bias), as in snnTorch. RLeaky's reset to zero
 is not Leaky's: it zeroes the whole new membrane, input included
 (``mem = (1 − reset)·(β·mem + x + rec)``), which neurosim does not model, so it is refused,
 as are recurrent convolutions.
@@ -188,6 +190,7 @@ def _rleaky(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
         out.recurrent.weight.copy_(weight)
         if bias is not None:
             out.recurrent.bias.copy_(bias.detach())
+    out.recurrent.requires_grad_(bool(getattr(m, "learn_recurrent", True)))
     return [out]
 
 

@@ -158,6 +158,24 @@ def test_rleaky_one_to_one(per_neuron: bool) -> None:
     assert net[1].recurrent.bias is None
 
 
+@pytest.mark.parametrize("all_to_all", [True, False])
+def test_frozen_recurrence_stays_frozen(all_to_all: bool) -> None:
+    """learn_recurrent=False: snnTorch never trains W_rec, so neither may the import."""
+    kw: dict[str, Any] = (
+        {"linear_features": 5} if all_to_all else {"all_to_all": False, "V": torch.ones(5)}
+    )
+    frozen = snn.RLeaky(0.9, learn_recurrent=False, init_hidden=True, **kw)
+    assert not any(p.requires_grad for p in frozen.recurrent.parameters())
+    net = from_snntorch(nn.Sequential(nn.Linear(3, 5), frozen))
+    assert not any(p.requires_grad for p in net[1].recurrent.parameters())
+    net(torch.ones(4, 2, 3)).sum().backward()
+    assert net[1].recurrent.weight.grad is None
+    assert net[0].weight.grad is not None  # the feed-forward weights still train
+    learnt = snn.RLeaky(0.9, init_hidden=True, **kw)  # learn_recurrent=True (default)
+    imported = from_snntorch(nn.Sequential(nn.Linear(3, 5), learnt))
+    assert all(p.requires_grad for p in imported[1].recurrent.parameters())
+
+
 def test_surrogate_and_learnable_parameters_carry_over() -> None:
     model = nn.Sequential(
         nn.Linear(4, 3),
