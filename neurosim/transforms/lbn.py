@@ -70,6 +70,11 @@ class LayerBatchNorm(nn.Module):
             raise TypeError(f"num_features={num_features!r} must be an integer (channels)")
         if num_features < 1:
             raise ValueError(f"num_features={num_features} is not valid; expected >= 1")
+        for name, value in (("eps", eps), ("momentum", momentum)):
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise TypeError(f"{name}={value!r} is not valid; expected a number")
+        if not isinstance(affine, bool):
+            raise TypeError(f"affine={affine!r} is not valid; expected a bool")
         if not eps > 0:
             raise ValueError(f"eps={eps!r} is not valid; expected > 0")
         if not 0.0 < momentum <= 1.0:

@@ -78,6 +78,12 @@ def test_lifted_in_a_network_and_bad_shapes() -> None:
         LayerBatchNorm(2.0)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="momentum"):
         LayerBatchNorm(2, momentum=0.0)
+    with pytest.raises(TypeError, match="momentum=None is not valid; expected a number"):
+        LayerBatchNorm(2, momentum=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="eps='x'"):
+        LayerBatchNorm(2, eps="x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="affine=1"):
+        LayerBatchNorm(2, affine=1)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------------------------
