@@ -34,6 +34,7 @@ from neurosim.training.losses import LossFn, predict
 from neurosim.transforms.adversarial import (
     GradientReversal,
     _check_twice_differentiable,
+    _check_weight,
     gradient_penalty,
     r1_penalty,
 )
@@ -48,14 +49,6 @@ def _positive_int(name: str, value: Any, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{where}: {name}={value!r} is not valid; expected an integer >= 1")
     return value
-
-
-def _nonneg(name: str, value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{where}: {name} must be a number, got {type(value).__name__}")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{where}: {name}={value!r} is not valid; expected a finite value >= 0")
-    return float(value)
 
 
 def _scores(critic: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
@@ -105,8 +98,8 @@ def fit_gan(
     sample_real(n, gen): ``n`` real samples ``[n, ...]`` drawn with ``gen``.
     The critic's loss adds ``gradient_penalty(critic, real, fake, gp_weight)`` when
     ``gp_weight > 0`` and ``r1_penalty(critic, real, r1_gamma)`` when ``r1_gamma > 0``;
-    spectral normalisation is applied to the networks beforehand
-    (``ns.transforms.spectral_norm``). Adam for both. Every ``log_every`` steps a record
+    spectral normalisation is not applied here: pass networks already wrapped by
+    ``ns.transforms.spectral_norm`` to use it. Adam for both. Every ``log_every`` steps a record
     ``{step, d_loss, g_loss, penalty, d_real, d_fake}`` (means since the last record) is
     appended to the returned list and passed to ``on_log``.
     """
@@ -116,8 +109,8 @@ def fit_gan(
     _positive_int("batch_size", batch_size, where)
     _positive_int("n_critic", n_critic, where)
     _positive_int("log_every", log_every, where)
-    gp_weight = _nonneg("gp_weight", gp_weight, where)
-    r1_gamma = _nonneg("r1_gamma", r1_gamma, where)
+    gp_weight = _check_weight("gp_weight", gp_weight, where)
+    r1_gamma = _check_weight("r1_gamma", r1_gamma, where)
     critic_losses(torch.zeros(1), torch.zeros(1), loss)  # validates ``loss``
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed_for(seed, 0))  # dropout etc. inside the networks
@@ -236,7 +229,7 @@ def dann_step(
     where = "dann_step"
     if domain_loss not in ("bce", "wasserstein"):
         raise ValueError(f"{where}: domain_loss={domain_loss!r}; expected 'bce' or 'wasserstein'")
-    gp_weight = _nonneg("gp_weight", gp_weight, where)
+    gp_weight = _check_weight("gp_weight", gp_weight, where)
     if gp_weight > 0:  # the penalty calls the head through a lambda, which it cannot inspect
         _check_twice_differentiable(model.domain, f"{where} (domain head)")
     model.train()
@@ -324,7 +317,7 @@ def fit_dann(
     where = "fit_dann"
     _positive_int("epochs", epochs, where)
     _positive_int("batch_size", batch_size, where)
-    lam = _nonneg("lam", lam, where)
+    lam = _check_weight("lam", lam, where)
     if schedule not in ("ganin", "constant"):
         raise ValueError(f"{where}: schedule={schedule!r}; expected 'ganin' or 'constant'")
     if not isinstance(source, TensorDataset) or len(source.tensors) != 2:
