@@ -25,7 +25,9 @@ here; the paper's own equations may differ):
   the first and last threshold and falls to 0 one level outside — a smoothed
   straight-through estimator. N = 2 is a single spike: ``quantize`` puts an
   ``ns.S2NN(v_th = ½/k_a)`` there, whose output is the spike ``{0, 1}`` (k_a times the
-  2-level ``a_q``; a following Layer-Batch Norm cancels the factor).
+  2-level ``a_q``; a following Layer-Batch Norm cancels the factor). Its backward is the
+  surrogate at ``x − ½/k_a``, which is k_a times ``a_q``'s only for ``k_a = 1`` (otherwise
+  the surrogate's width is in units of x rather than of ``k_a·x``).
 
 What ``quantize(net, weight_states=N_w, act_states=N_a)`` does to each layer type (it
 returns a new network; the input is never changed):
