@@ -396,6 +396,18 @@ def _shape(t: Any, key: str) -> tuple[int, ...]:
     return () if v is None else tuple(int(d) for d in np.asarray(v).reshape(-1))
 
 
+def _check_sizes(graph: Any, prev: str, key: str) -> None:
+    """``ValueError`` when ``key`` takes a different number of values per sample than
+    ``prev`` gives (checked where both nodes state their types)."""
+    given = _shape(graph.nodes[prev].output_type, "output")
+    taken = _shape(graph.nodes[key].input_type, "input")
+    if given and taken and math.prod(given) != math.prod(taken):
+        raise ValueError(
+            f"node {key!r} ({type(graph.nodes[key]).__name__}) takes input of shape "
+            f"{list(taken)}, but node {prev!r} gives {list(given)}"
+        )
+
+
 def _meta(graph: Any, key: str) -> Any:
     value = graph.metadata.get(key)
     return value.decode() if isinstance(value, bytes) else value  # nir.read gives bytes
@@ -420,7 +432,11 @@ def from_nir(graph: Any, dt: float | None = None, method: Method | None = None) 
     if not (math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt={dt!r} is not valid; expected seconds > 0")
     layers: list[nn.Module] = []
-    for key in _chain(graph)[1:-1]:
+    chain = _chain(graph)
+    for prev, key in itertools.pairwise(chain):
+        _check_sizes(graph, prev, key)
+        if key == chain[-1]:
+            break
         node = graph.nodes[key]
         where = f"node {key!r} ({type(node).__name__})"
         convert = IMPORTERS.lookup(type(node))

@@ -283,6 +283,23 @@ def test_branches_and_cycles_are_refused() -> None:
         from_nir(branch, dt=DT)
 
 
+@pytest.mark.parametrize("r", [10.0, 20.0])  # input gain R·dt/τ = 1 (nothing folded) or 2
+def test_mismatched_node_sizes_are_named(r: float) -> None:
+    """An Affine giving 4 values into a LIF of 5 neurons was loaded (gain 1: a 4-neuron LIF
+    that ran; gain 2: a deep broadcasting RuntimeError); now a ValueError names both."""
+    lif = nir.LIF(tau=np.full(5, 0.01), r=np.full(5, r), v_leak=np.zeros(5), v_threshold=np.ones(5))
+    graph = nir.NIRGraph.from_list(nir.Affine(np.ones((4, 3)), np.zeros(4)), lif)
+    with pytest.raises(ValueError, match=r"node 'lif' \(LIF\) takes input of shape \[5\], but "):
+        from_nir(graph, dt=DT)
+    out = nir.NIRGraph(
+        {"in": nir.Input(np.array([3])), "fc": nir.Linear(np.ones((4, 3))),
+         "out": nir.Output(np.array([6]))},
+        [("in", "fc"), ("fc", "out")],
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"node 'out' \(Output\) .* node 'fc' gives \[4\]"):
+        from_nir(out, dt=DT)
+
+
 def test_registries_reject_duplicates() -> None:
     with pytest.raises(ValueError, match="already registered"):
         EXPORTERS.register(ns.Linear, lambda m, c: None)
