@@ -4,11 +4,11 @@ Each batch is a pickled dict with ``b"data"`` (uint8 ``[N, 3072]``: 1,024 red, t
 then blue values of a 32×32 image, row-major) and ``b"labels"`` (N ints in 0..9).
 
 Unpickling can execute arbitrary code chosen by whoever made the file, so nothing here
-unpickles unless the caller opts in with ``allow_pickle=True``, and then a
-:class:`PickleWarning` is issued. Even then the unpickler only resolves the few globals a
-CIFAR batch needs (numpy array reconstruction, ``_codecs.encode``); any other global in the
-stream is refused. That narrows, but does not make safe, loading a file from an untrusted
-source: only load files you trust.
+unpickles unless the caller opts in with ``allow_pickle=True`` (``load_cifar10`` then issues
+a :class:`PickleWarning`; ``read_cifar10_batch`` does not warn). Even then the unpickler
+only resolves the few globals a CIFAR batch needs (numpy array reconstruction,
+``_codecs.encode``); any other global in the stream is refused. That narrows, but does not
+make safe, loading a file from an untrusted source: only load files you trust.
 """
 
 from __future__ import annotations
