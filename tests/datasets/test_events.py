@@ -16,7 +16,7 @@ def units(times: list[float], unit: list[int], n: int = 700) -> Events:
 
 def test_hand_counts_with_a_duration() -> None:
     # w = 0.25 s: 0.0, 0.1, 0.1 -> bin 0; 0.55 -> bin 2; 0.99 -> bin 3; 1.2 and -0.1 dropped
-    a = units([0.0, 0.1, 0.1, 0.55, 0.99, 1.2, 0.3], [3, 3, 3, 0, 699, 5, 5])
+    a = units([0.0, 0.1, 0.1, 0.55, 0.99, 1.2, 0.3, -0.1], [3, 3, 3, 0, 699, 5, 5, 7])
     b = units([0.3], [1])
     x = bin_events([a, b], n_bins=4, duration_s=1.0)
     assert x.shape == (4, 2, 700)
