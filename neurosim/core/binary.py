@@ -151,7 +151,7 @@ class BatchNorm(Lifted):
     ``[T, B, C, H, W]`` (``image=True``); statistics over time, batch (and space)."""
 
     def __init__(self, num_features: int, image: bool = False) -> None:
-        if not isinstance(num_features, int) or num_features < 1:
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
             raise ValueError(
                 f"BatchNorm num_features={num_features!r} is not valid; expected an int >= 1"
             )

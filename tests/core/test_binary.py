@@ -132,8 +132,9 @@ def test_batch_norm_normalises_over_time_and_batch() -> None:
 
 
 def test_batch_norm_rejects_bad_sizes_and_shapes() -> None:
-    with pytest.raises(ValueError, match="num_features"):
-        BatchNorm(0)
+    for bad in (0, True, 2.0):
+        with pytest.raises(ValueError, match="num_features"):
+            BatchNorm(bad)  # type: ignore[arg-type]
     with pytest.raises(ns.ShapeError, match=r"BatchNorm\(3\)"):
         BatchNorm(3)(torch.randn(1, 2, 4))
     with pytest.raises(ns.ShapeError, match="H, W"):
