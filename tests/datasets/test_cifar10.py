@@ -16,7 +16,6 @@ from neurosim.datasets import (
     load_cifar10,
     read_cifar10_batch,
 )
-from neurosim.datasets import idx as idx_module
 
 
 def batch(n: int, seed: int, label0: int = 0) -> dict[bytes, Any]:
@@ -42,16 +41,6 @@ def write_split_dirs(d: Path) -> list[dict[bytes, Any]]:
         write(d / f"data_batch_{i + 1}", batches[i])
     write(d / "test_batch", batches[5])
     return batches
-
-
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    monkeypatch.delenv("NEUROSIM_DATA", raising=False)
-    monkeypatch.setattr(idx_module, "SYSTEM_DATA_ROOT", tmp_path / "system")
-    return tmp_path
 
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])

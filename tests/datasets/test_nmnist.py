@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from neurosim.datasets import DatasetFormatError, load_nmnist, read_nmnist_bin
-from neurosim.datasets import idx as idx_module
 from neurosim.datasets.nmnist import OVERFLOW_INCREMENT_US
 
 
@@ -20,16 +19,6 @@ def write(path: Path, data: bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
-
-
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    monkeypatch.delenv("NEUROSIM_DATA", raising=False)
-    monkeypatch.setattr(idx_module, "SYSTEM_DATA_ROOT", tmp_path / "system")
-    return tmp_path
 
 
 def test_literal_bytes_decode(tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from neurosim.datasets import DatasetFormatError, load_shd, read_shd
-from neurosim.datasets import idx as idx_module
 
 TIMES = [[0.05, 0.3, 0.31, 0.9], [], [0.5]]
 UNITS = [[0, 699, 699, 12], [], [350]]
@@ -42,16 +41,6 @@ def write_shd(
         if "labels" not in skip:
             f["labels"] = np.array(labels, dtype=np.uint16)
     return path
-
-
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    monkeypatch.delenv("NEUROSIM_DATA", raising=False)
-    monkeypatch.setattr(idx_module, "SYSTEM_DATA_ROOT", tmp_path / "system")
-    return tmp_path
 
 
 def test_read_shd_returns_the_values_written(tmp_path: Path) -> None:
