@@ -140,6 +140,8 @@ class Sequential(nn.Module):
         try:
             if isinstance(layer, Neuron):
                 return layer.trace(x, state) if record else (*layer(x, state), None)
+            if getattr(layer, "carries_state", False) is True:  # e.g. IRNN: (output, state)
+                return (*layer.forward_state(x, state), None)  # type: ignore[operator]
             return layer(x), None, None
         except ShapeError as err:
             raise ShapeError(f"layer {i} ({type(layer).__name__}): {err}") from None

@@ -28,11 +28,14 @@ class IRNN(nn.Module):
 
     ``self.recurrent`` is an ``nn.Linear(n, n)`` (weight ``[post, pre]``) initialised to
     ``scale · I`` with a zero bias. ``forward(x, h0=None)`` starts from ``h0 [B, n]`` (zeros
-    when ``None``); inside ``ns.Sequential`` every run starts from zeros.
+    when ``None``). Inside ``ns.Sequential`` its state is the last hidden state ``h[T−1]``: it
+    appears in ``run.states`` and ``net.run(x, state=run.states)`` continues from it.
     """
 
     #: takes ``[T, B, ...]`` itself (``ns.Sequential`` accepts it without ``Lifted``)
     takes_sequences: ClassVar[bool] = True
+    #: ``ns.Sequential`` passes the previous state in and keeps the new one (``forward_state``)
+    carries_state: ClassVar[bool] = True
 
     def __init__(self, n: int, *, bias: bool = True, scale: float = 1.0) -> None:
         super().__init__()
@@ -61,6 +64,11 @@ class IRNN(nn.Module):
             h = torch.relu(x_t + F.linear(h, w, b))
             out.append(h)
         return torch.stack(out)
+
+    def forward_state(self, x: Tensor, h0: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """``(h [T, B, n], h[T−1])``: the hidden states and the state to continue from."""
+        h = self(x, h0)
+        return h, h[-1]
 
     def extra_repr(self) -> str:
         return f"n={self.n}, bias={self.recurrent.bias is not None}"

@@ -62,3 +62,19 @@ def test_bad_input() -> None:
         ns.IRNN(0)
     with pytest.raises(TypeError, match="scale"):
         ns.IRNN(3, scale="big")  # type: ignore[arg-type]
+
+
+def test_sequential_run_continues_an_irnn_from_its_last_state() -> None:
+    torch.manual_seed(0)
+    net = ns.Sequential(ns.Linear(3, 6), ns.IRNN(6, scale=0.9), ns.Linear(6, 2))
+    with torch.no_grad():
+        net[1].recurrent.weight.add_(0.1 * torch.randn(6, 6))
+    x = torch.randn(8, 4, 3)
+    whole = net.run(x)
+    first = net.run(x[:5])
+    rest = net.run(x[5:], state=first.states)
+    torch.testing.assert_close(first.states[1], first.activity[1].output[-1])
+    torch.testing.assert_close(torch.cat([first.output, rest.output]), whole.output)
+    torch.testing.assert_close(net(x[5:], first.states), rest.output)
+    fresh = net.run(x[5:])  # without the state: from zeros, a different answer
+    assert not torch.allclose(fresh.output, rest.output)
