@@ -394,7 +394,9 @@ def predict(
 
     Each of the ``samples`` passes draws a component from ``π`` and weights from it; the
     class scores are the output summed (``"sum"``, spike counts) or averaged (``"mean"``)
-    over time, ``[T, B, C] → [B, C]``, turned into probabilities by softmax.
+    over time, ``[T, B, C] → [B, C]``, turned into probabilities by softmax. The network runs
+    in eval mode (dropout off, batch norm on running statistics; the weight sampling is the
+    only randomness) and without gradients; its training flag is restored afterwards.
     """
     if not isinstance(net, BayesianSequential):
         raise TypeError(f"predict needs a BayesianSequential, got {type(net).__name__}")
@@ -403,12 +405,20 @@ def predict(
     if readout not in ("sum", "mean"):
         raise ValueError(f"readout={readout!r} is not valid; expected 'sum' or 'mean'")
     probs = []
-    for _ in range(samples):
-        out = net(x, draw=net.draw(None, generator))
-        if out.dim() != 3:
-            raise ValueError(f"predict expects network output [T, B, C], got {list(out.shape)}")
-        scores = out.sum(0) if readout == "sum" else out.mean(0)
-        probs.append(torch.softmax(scores, -1))
+    was_training = net.training
+    net.eval()
+    try:
+        with torch.no_grad():
+            for _ in range(samples):
+                out = net(x, draw=net.draw(None, generator))
+                if out.dim() != 3:
+                    raise ValueError(
+                        f"predict expects network output [T, B, C], got {list(out.shape)}"
+                    )
+                scores = out.sum(0) if readout == "sum" else out.mean(0)
+                probs.append(torch.softmax(scores, -1))
+    finally:
+        net.train(was_training)
     p = torch.stack(probs)  # [S, B, C]
     mean = p.mean(0)
     h = _entropy(mean)

@@ -201,6 +201,20 @@ def test_predict_entropy_and_mutual_information_by_hand() -> None:
     assert (pred.entropy <= math.log(2) + 1e-6).all()
 
 
+def test_predict_runs_in_eval_mode_without_gradients_and_restores_the_mode() -> None:
+    net = ns.Sequential(ns.Linear(3, 16), ns.Dropout(0.5), _lif(), ns.Linear(16, 2))
+    bnet = bayesian(net, components=1, init_std=1e-12, jitter=0.0)
+    bnet.train()
+    x = torch.randn(4, 5, 3, generator=_gen(1))
+    pred = predict(bnet, x, samples=3, generator=_gen(2))
+    assert bnet.training  # restored
+    assert not pred.probs.requires_grad
+    assert pred.mutual_information.abs().max() < 1e-6  # dropout off: every pass the same
+    bnet.eval()
+    want = torch.softmax(bnet(x, draw=bnet.draw(None, _gen(3))).sum(0), -1)
+    torch.testing.assert_close(pred.probs, want.detach())
+
+
 def test_input_network_is_not_mutated_and_shares_nothing() -> None:
     net = _snn()
     before = {k: v.clone() for k, v in net.state_dict().items()}
