@@ -255,7 +255,11 @@ def _claims(summary: list[dict[str, Any]]) -> list[str]:
                 out.append(f"  - {p}: {e / 1e3:,.1f} nJ, {parts} (ANN {e_ann:,.1f} nJ)")
             e = s2nn["ops_only_pj"]
             parts = _verdict(e, {m: r["ops_only_pj"] for m, r in (rivals | {"ann": ann}).items()})
-            out.append(f"  - ops only (4.6 pJ/MAC, 0.9 pJ/synop): {e / 1e3:,.1f} nJ, {parts}")
+            label = (
+                "ops only (asic45-fp32 synaptic + dense terms: 4.6 pJ/MAC, 0.9 pJ/synop at "
+                "32 bit; BNN layers at their bit widths)"
+            )
+            out.append(f"  - {label}: {e / 1e3:,.1f} nJ, {parts}")
     return out
 
 
