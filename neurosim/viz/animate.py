@@ -100,6 +100,8 @@ class RasterAnimation(FuncAnimation):
         self.collections: list[PathCollection] = []
         offset, centres, steps = 0, [], None
         for k, (name, spikes) in enumerate(layers.items()):
+            if np.ndim(spikes) and np.shape(spikes)[0] == 0:
+                raise ValueError("spikes must have at least one time step, got T=0")
             t, n, num = _events(spikes, sample, f"layers[{name!r}]" if name else "spikes")
             length = int(np.shape(spikes)[0])
             if steps is not None and length != steps:
@@ -113,8 +115,8 @@ class RasterAnimation(FuncAnimation):
             )
             centres.append(offset + (num - 1) / 2)
             offset += num
-        if not steps:
-            raise ValueError("spikes must have at least one time step, got T=0")
+        if steps is None:
+            raise ValueError("layers must hold at least one layer, got an empty mapping")
         self.T, self.step, self.window = steps, step, window
         self.n_frames = math.ceil(steps / step)
         self._scale = 1.0 if dt is None else float(dt)

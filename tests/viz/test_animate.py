@@ -123,6 +123,8 @@ def test_bad_arguments(tmp_path: Path) -> None:
         animate_raster(s, tmp_path / "r.gif", sample=1)
     with pytest.raises(ValueError, match="has 3 time steps, the first has 4"):
         animate_raster({"a": s, "b": s[:3]}, tmp_path / "r.gif")
+    with pytest.raises(ValueError, match="at least one time step, got T=0"):
+        animate_raster(s[:0], tmp_path / "r.gif")  # was numpy's "cannot reshape array"
     assert not (tmp_path / "r.gif").exists()
 
 
