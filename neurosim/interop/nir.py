@@ -5,9 +5,11 @@ NIR's neurons are continuous-time: ``τ dv/dt = (v_leak − v) + R·I`` (LIF) an
 the spike. neurosim's discrete LIF ``h[t] = β·r(v[t−1]) + x[t]`` is read as:
 
 * ``x[t] = (R·dt/τ)·I[t]`` — the input current ``I[t]`` of step t integrated over the step
-  (``R·dt·I[t]`` for IF). ``to_nir`` writes ``R = τ/dt`` (IF: ``R = 1/dt``) so the gain is 1,
-  as snnTorch's exporter does; ``from_nir`` folds another gain into the weights and bias of
-  the Linear/Conv2d that feeds the neuron.
+  and delivered as one jump (``R·dt·I[t]`` for IF; a current held constant through the step
+  would give ``(1 − β)·R·I[t]``, which differs by O(dt/τ)). ``to_nir`` writes ``R = τ/dt``
+  (IF: ``R = 1/dt``) so the gain is 1, as snnTorch's exporter does; ``from_nir`` folds
+  another gain into the weights and bias of the Linear/Conv2d that feeds the neuron.
+  (snnTorch 1.0's importer assumes dt = 1e-4 s and refuses an IF with ``R ≠ 1``.)
 * ``β = exp(−dt/τ)`` with ``method="exact"`` (the exact decay over a step, neurosim's
   ``LIF(tau_mem, dt)``), or ``β = 1 − dt/τ`` with ``method="euler"`` (snnTorch's and
   Norse's exporters).
