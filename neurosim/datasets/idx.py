@@ -169,8 +169,9 @@ def load_idx_dataset(
     """Load MNIST or Fashion-MNIST from IDX files.
 
     Search order: ``root`` and ``root/<name>`` when given (and only those), else
-    ``./datasets/<name>/``, ``$NEUROSIM_DATA/<name>/`` (if set), ``/usr/share/datasets/<name>/``. The first directory
-    holding both the image and label file wins. File names: ``train-images-idx3-ubyte`` /
+    ``./datasets/<name>/``, ``$NEUROSIM_DATA/<name>/`` (if set),
+    ``/usr/share/datasets/<name>/``. The first directory holding both the image and label
+    file wins. File names: ``train-images-idx3-ubyte`` /
     ``train-labels-idx1-ubyte`` (``t10k-`` for test), also with ``.idx`` instead of ``-idx``,
     each plain or ``.gz``.
 
