@@ -377,7 +377,7 @@ def raster(
 
         try:
             anim = animate_raster(spikes, out)
-        except RuntimeError as err:  # .mp4 without ffmpeg
+        except (RuntimeError, ValueError) as err:  # .mp4 without ffmpeg; nothing to animate
             raise _fail(str(err)) from None
         console.print(f"wrote {anim.n_frames} frames to {out}")
         return
