@@ -36,6 +36,9 @@ class DatasetName(StrEnum):
     digits = "digits"
     mnist = "mnist"
     fashion_mnist = "fashion-mnist"
+    cifar10 = "cifar10"
+    shd = "shd"
+    nmnist = "nmnist"
 
 
 class ModelKind(StrEnum):
@@ -80,14 +83,25 @@ def _validation_message(err: ValidationError) -> str:
 def train(
     dataset: Annotated[DatasetName, typer.Option(help="Training data.")] = DatasetName.digits,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Folder with MNIST/Fashion-MNIST IDX files.")
+        Path | None,
+        typer.Option(help="Folder with the dataset's files (MNIST IDX, SHD .h5, N-MNIST, CIFAR)."),
     ] = None,
+    duration_s: Annotated[
+        float | None,
+        typer.Option(help="shd/nmnist: seconds binned into T bins (default: each sample's span)."),
+    ] = None,
+    allow_pickle: Annotated[
+        bool, typer.Option(help="cifar10: unpickle its batches (pickles can run code).")
+    ] = False,
     model: Annotated[
         ModelKind, typer.Option(help="snn (LIF, T steps), s2nn (single-step), ann or bnn.")
     ] = ModelKind.snn,
     arch: Annotated[Arch, typer.Option(help="mlp or small cnn.")] = Arch.mlp,
     T: Annotated[
-        int | None, typer.Option("--T", "-T", help="Time steps (snn: default 8; others 1).")
+        int | None,
+        typer.Option(
+            "--T", "-T", help="Time steps (snn: default 8; others 1); shd/nmnist: time bins."
+        ),
     ] = None,
     hidden: Annotated[list[int] | None, typer.Option(help="Hidden width; repeat.")] = None,
     binary_weights: Annotated[
@@ -131,6 +145,8 @@ def train(
         cfg = TrainConfig.for_dataset(
             dataset.value,
             data_dir=str(data_dir) if data_dir else None,
+            duration_s=duration_s,
+            allow_pickle=allow_pickle,
             model=model_kw,
             epochs=epochs,
             batch_size=batch_size,
@@ -327,15 +343,14 @@ def record(
     """Run a trained network on test samples and record its spikes to HDF5."""
     import torch
 
-    from neurosim.datasets import load
     from neurosim.models import build_encoder
-    from neurosim.training.job import load_model
+    from neurosim.training.job import load_data, load_model
 
     if samples < 1:
         raise _fail(f"--samples {samples} is not valid; expected >= 1")
     try:
         net, cfg = load_model(checkpoint)
-        x = load(cfg.dataset, "test", cfg.data_dir).tensors[0][:samples]
+        x = load_data(cfg, "test", samples).tensors[0]
     except (FileNotFoundError, ValueError) as err:
         raise _fail(str(err)) from None
     x_seq = build_encoder(cfg.model)(x, torch.Generator().manual_seed(cfg.seed))

@@ -35,7 +35,7 @@ from neurosim.core import (
     Sequential,
 )
 from neurosim.core.binary import BatchNorm, BinarySign, BNNConv2d, BNNLinear
-from neurosim.core.encoding import Direct, Encoder, Latency, Poisson
+from neurosim.core.encoding import Direct, Encoder, Latency, Poisson, Sequence
 from neurosim.core.surrogate import available
 
 __all__ = ["ModelConfig", "build_encoder", "build_model"]
@@ -58,7 +58,10 @@ class ModelConfig(BaseModel):
     dt: float = Field(default=1e-3, gt=0, description="seconds")
     v_th: float = 1.0
     surrogate: str | None = None
-    encoder: Literal["direct", "poisson", "latency"] = "direct"
+    encoder: Literal["direct", "poisson", "latency", "sequence"] = Field(
+        default="direct",
+        description="sequence: input already binned [B, T, ...] (event data; snn only)",
+    )
     binary_weights: bool = Field(default=False, description="bnn: weights ±α as well")
     pool: Literal["avg", "max"] | None = Field(
         default=None, description="cnn pooling; default avg (max for bnn, which needs it)"
@@ -68,6 +71,11 @@ class ModelConfig(BaseModel):
     def _check(self) -> ModelConfig:
         if self.kind != "snn" and self.T not in (None, 1):
             raise ValueError(f"model {self.kind!r} is single-step: T must be 1, got {self.T}")
+        if self.encoder == "sequence" and self.kind != "snn":
+            raise ValueError(
+                f"encoder 'sequence' (binned event input over T steps) needs kind 'snn', "
+                f"got kind {self.kind!r}"
+            )
         if self.binary_weights and self.kind != "bnn":
             raise ValueError(f"binary_weights=True needs kind 'bnn', got kind {self.kind!r}")
         if self.kind == "bnn" and self.pool == "avg":
@@ -143,7 +151,10 @@ def build_model(cfg: ModelConfig) -> Sequential:
 
 
 def build_encoder(cfg: ModelConfig) -> Encoder:
-    """The input encoder of ``cfg`` (single-step models always use direct input)."""
+    """The input encoder of ``cfg`` (single-step models always use direct input);
+    ``"sequence"`` is :class:`~neurosim.core.encoding.Sequence` with ``T = cfg.steps``."""
+    if cfg.encoder == "sequence":
+        return Sequence(cfg.steps)
     if cfg.kind != "snn" or cfg.encoder == "direct":
         return Direct(cfg.steps)
     if cfg.encoder == "poisson":

@@ -8,13 +8,12 @@ from dataclasses import dataclass
 
 import torch
 
-from neurosim.datasets import load
 from neurosim.energy.baseline import ann_baseline
 from neurosim.energy.model import compare
 from neurosim.energy.report import EnergyReport
 from neurosim.hardware.profile import HardwareProfile
 from neurosim.models import build_encoder
-from neurosim.training.job import TrainConfig, load_model
+from neurosim.training.job import TrainConfig, load_data, load_model
 
 __all__ = ["CheckpointEnergy", "estimate_checkpoint"]
 
@@ -37,7 +36,7 @@ def estimate_checkpoint(
     if samples < 1:
         raise ValueError(f"samples={samples} is not valid; expected >= 1")
     net, cfg = load_model(checkpoint)
-    x = load(cfg.dataset, "test", cfg.data_dir).tensors[0][:samples]
+    x = load_data(cfg, "test", samples).tensors[0]
     x_seq = build_encoder(cfg.model)(x, torch.Generator().manual_seed(cfg.seed))
     reports = compare(net, x_seq, profiles)
     ann = None

@@ -15,11 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from torch.utils.data import TensorDataset
 
 from neurosim.core.network import Sequential
-from neurosim.datasets import DATASETS, info, load
+from neurosim.datasets import DATASETS, EVENT_DATASETS, Split, info, load
 from neurosim.io.checkpoint import CheckpointError, atomic_write_bytes, load_checkpoint
 from neurosim.models import ModelConfig, build_encoder, build_model
 from neurosim.training.distributed import context
@@ -27,11 +34,19 @@ from neurosim.training.loop import evaluate, fit
 from neurosim.training.losses import LOSSES, get_loss
 from neurosim.training.penalties import PenaltyConfig, build_penalty, check_profile
 
-__all__ = ["JobResult", "TrainConfig", "load_model", "run_job"]
+__all__ = ["JobResult", "TrainConfig", "load_data", "load_model", "run_job"]
 
 
 class TrainConfig(BaseModel):
-    """A training job: which data, which model, how long."""
+    """A training job: which data, which model, how long.
+
+    Event datasets (``shd``, ``nmnist``) are binned into ``model.steps`` time bins over
+    ``duration_s`` seconds (None: each sample over its own first-to-last event span) and
+    need an ``snn`` with ``encoder="sequence"`` (what :meth:`for_dataset` picks).
+    ``cifar10`` is stored as pickles: it loads only with ``allow_pickle=True``. Data is held
+    in memory as float32; binned event data takes ``N · steps · prod(input_shape) · 4`` bytes
+    (all 8,156 SHD train samples at T = 100: 2.3 GB), so ``max_train`` bins only the first N.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -49,6 +64,12 @@ class TrainConfig(BaseModel):
     energy_profile: str | None = Field(
         default=None, description="profile whose energy per inference is logged each epoch"
     )
+    duration_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="event data: seconds binned into model.steps bins; None: each sample's span",
+    )
+    allow_pickle: bool = Field(default=False, description="cifar10: unpickle its batches")
 
     @field_validator("energy_profile")
     @classmethod
@@ -74,17 +95,51 @@ class TrainConfig(BaseModel):
             raise ValueError(f"unknown loss {v!r}; expected one of {', '.join(LOSSES)}")
         return v
 
+    @model_validator(mode="after")
+    def _fits_dataset(self) -> TrainConfig:
+        m, name = self.model, self.dataset
+        if name in EVENT_DATASETS:
+            if m.kind != "snn":
+                raise ValueError(
+                    f"dataset {name!r} is event data binned into T time steps; it needs model "
+                    f"kind 'snn', got kind {m.kind!r} (single-step)"
+                )
+            if m.encoder != "sequence":
+                raise ValueError(
+                    f"dataset {name!r} is event data: model.encoder must be 'sequence' "
+                    f"(the binned events, one bin per step), got {m.encoder!r}"
+                )
+        else:
+            if m.encoder == "sequence":
+                raise ValueError(
+                    f"encoder 'sequence' needs an event dataset ({', '.join(EVENT_DATASETS)}), "
+                    f"got dataset {name!r}"
+                )
+            if self.duration_s is not None:
+                raise ValueError(
+                    f"duration_s applies to event datasets ({', '.join(EVENT_DATASETS)}) only, "
+                    f"got dataset {name!r}"
+                )
+        return self
+
     @property
     def loss_name(self) -> str:
         return self.loss or ("ce_count" if self.model.kind == "snn" else "ce_mean")
 
     @classmethod
     def for_dataset(cls, dataset: str = "digits", **kwargs: Any) -> TrainConfig:
-        """Config whose model input shape and classes come from ``dataset``."""
-        model_kw = kwargs.pop("model", {})
+        """Config whose model input shape and classes come from ``dataset``; for event data
+        an ``snn`` also gets ``encoder="sequence"`` (T = ``model.steps`` bins)."""
+        model_kw = dict(kwargs.pop("model", {}))
         if dataset not in DATASETS:  # let the validator word the error
             return cls(dataset=dataset, model=ModelConfig(input_shape=(1,), n_classes=2))
         ds = info(dataset)
+        if ds.events:
+            kind = model_kw.get("kind", "snn")
+            if kind != "snn":  # let the validator word the error (naming dataset and kind)
+                model_kw = {"kind": kind}
+            else:
+                model_kw.setdefault("encoder", "sequence")
         model = ModelConfig(input_shape=ds.input_shape, n_classes=ds.n_classes, **model_kw)
         return cls(dataset=dataset, model=model, **kwargs)
 
@@ -100,8 +155,20 @@ class JobResult:
     checkpoint: Path
 
 
-def _first(data: TensorDataset, n: int | None) -> TensorDataset:
-    return data if n is None else TensorDataset(*(t[:n] for t in data.tensors))
+def load_data(cfg: TrainConfig, split: Split, limit: int | None = None) -> TensorDataset:
+    """The ``split`` of ``cfg.dataset`` as the model of ``cfg`` takes it (first ``limit``
+    samples): images ``[N, *input_shape]``; event data binned into ``cfg.model.steps`` bins
+    over ``cfg.duration_s``, ``[N, steps, *input_shape]`` (for the ``sequence`` encoder)."""
+    events = cfg.dataset in EVENT_DATASETS
+    return load(
+        cfg.dataset,
+        split,
+        cfg.data_dir,
+        n_bins=cfg.model.steps if events else None,
+        duration_s=cfg.duration_s,
+        limit=limit,
+        allow_pickle=cfg.allow_pickle,
+    )
 
 
 def run_job(
@@ -113,8 +180,8 @@ def run_job(
 ) -> JobResult:
     """Train the model of ``cfg``; checkpoint and metrics go to ``out_dir``."""
     out = Path(out_dir)
-    train = _first(load(cfg.dataset, "train", cfg.data_dir), cfg.max_train)
-    test = _first(load(cfg.dataset, "test", cfg.data_dir), cfg.max_test)
+    train = load_data(cfg, "train", cfg.max_train)
+    test = load_data(cfg, "test", cfg.max_test)
     torch.manual_seed(cfg.seed)  # weight initialisation
     net = build_model(cfg.model)
     encoder, loss = build_encoder(cfg.model), get_loss(cfg.loss_name)
@@ -169,7 +236,8 @@ def run_job(
 def _check_same_job(ckpt: Path, cfg: TrainConfig) -> None:
     stored = load_checkpoint(ckpt)["config"]
     now = cfg.model_dump(mode="json")
-    keys = (now.keys() | stored.keys()) - {"epochs"}
+    stored = {"duration_s": None, **stored}  # checkpoints written before the field existed
+    keys = (now.keys() | stored.keys()) - {"epochs", "allow_pickle"}
     differ = sorted(k for k in keys if now.get(k) != stored.get(k))
     if differ:
         raise ValueError(

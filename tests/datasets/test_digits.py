@@ -84,17 +84,17 @@ def test_bad_split() -> None:
 
 
 def test_registry_and_info() -> None:
-    assert DATASETS == ("digits", "mnist", "fashion-mnist")
+    assert DATASETS == ("digits", "mnist", "fashion-mnist", "cifar10", "shd", "nmnist")
     assert info("digits").input_shape == (1, 8, 8)
     assert info("fashion-mnist").input_shape == (1, 28, 28)
-    assert all(info(n).n_classes == 10 for n in DATASETS)
-    with pytest.raises(ValueError, match=r"cifar10.*digits.*mnist.*fashion-mnist"):
-        info("cifar10")
+    assert all(info(n).n_classes == 10 for n in DATASETS if n != "shd")
+    with pytest.raises(ValueError, match=r"imagenet.*digits.*mnist.*fashion-mnist"):
+        info("imagenet")
 
 
 def test_load_dispatch_digits() -> None:
     ds = load("digits", "test")
     assert torch.equal(ds.tensors[0], load_digits("test").tensors[0])
     assert ds.tensors[0].shape[1:] == info("digits").input_shape
-    with pytest.raises(ValueError, match=r"unknown dataset 'cifar10'.*expected one of"):
-        load("cifar10", "train")
+    with pytest.raises(ValueError, match=r"unknown dataset 'imagenet'.*expected one of"):
+        load("imagenet", "train")
