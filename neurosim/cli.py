@@ -108,6 +108,11 @@ def train(
         bool, typer.Option(help="bnn: binarise the weights to ±α as well.")
     ] = False,
     epochs: Annotated[int, typer.Option(help="Training epochs.")] = 15,
+    max_train: Annotated[
+        int | None,
+        typer.Option(help="Use this many training samples (event data: evenly spaced)."),
+    ] = None,
+    max_test: Annotated[int | None, typer.Option(help="Use this many test samples.")] = None,
     batch_size: Annotated[int, typer.Option(help="Mini-batch size.")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate.")] = 2e-3,
     seed: Annotated[int, typer.Option(help="Seed for weights, batches, noise.")] = 0,
@@ -149,6 +154,8 @@ def train(
             allow_pickle=allow_pickle,
             model=model_kw,
             epochs=epochs,
+            max_train=max_train,
+            max_test=max_test,
             batch_size=batch_size,
             lr=lr,
             seed=seed,

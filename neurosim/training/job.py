@@ -45,7 +45,8 @@ class TrainConfig(BaseModel):
     need an ``snn`` with ``encoder="sequence"`` (what :meth:`for_dataset` picks).
     ``cifar10`` is stored as pickles: it loads only with ``allow_pickle=True``. Data is held
     in memory as float32; binned event data takes ``N · steps · prod(input_shape) · 4`` bytes
-    (all 8,156 SHD train samples at T = 100: 2.3 GB), so ``max_train`` bins only the first N.
+    (all 8,156 SHD train samples at T = 100: 2.3 GB), so ``max_train`` bins only N samples
+    (evenly spaced over the files: N-MNIST is stored class by class).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -58,8 +59,12 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(default=64, ge=1)
     lr: float = Field(default=2e-3, gt=0)
     seed: int = Field(default=0, ge=0)
-    max_train: int | None = Field(default=None, ge=1, description="use the first N samples")
-    max_test: int | None = Field(default=None, ge=1, description="use the first N samples")
+    max_train: int | None = Field(
+        default=None, ge=1, description="use N samples (images: the first; events: evenly spaced)"
+    )
+    max_test: int | None = Field(
+        default=None, ge=1, description="use N samples (images: the first; events: evenly spaced)"
+    )
     penalty: PenaltyConfig = PenaltyConfig()
     energy_profile: str | None = Field(
         default=None, description="profile whose energy per inference is logged each epoch"

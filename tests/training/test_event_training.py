@@ -235,6 +235,7 @@ def test_cli_trains_on_nmnist(tmp_path: Path) -> None:
     out = tmp_path / "out"
     args = ["train", "--dataset", "nmnist", "--data-dir", str(root), "--epochs", "2", "--T", "5"]
     args += ["--hidden", "8", "--batch-size", "4", "--out", str(out), "--no-progress"]
+    args += ["--max-train", "6", "--max-test", "4"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "T = 5" in result.output
@@ -242,6 +243,8 @@ def test_cli_trains_on_nmnist(tmp_path: Path) -> None:
     assert model["encoder"] == "sequence"
     assert model["T"] == 5
     assert model["input_shape"] == [2, 34, 34]
+    config = json.loads((out / "metrics.json").read_text())["config"]
+    assert (config["max_train"], config["max_test"]) == (6, 4)
 
     # the checkpoint is recorded and priced on the same binned event data
     rec = tmp_path / "run.h5"
