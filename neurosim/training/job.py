@@ -161,9 +161,10 @@ class JobResult:
 
 
 def load_data(cfg: TrainConfig, split: Split, limit: int | None = None) -> TensorDataset:
-    """The ``split`` of ``cfg.dataset`` as the model of ``cfg`` takes it (first ``limit``
-    samples): images ``[N, *input_shape]``; event data binned into ``cfg.model.steps`` bins
-    over ``cfg.duration_s``, ``[N, steps, *input_shape]`` (for the ``sequence`` encoder)."""
+    """The ``split`` of ``cfg.dataset`` as the model of ``cfg`` takes it (``limit`` samples:
+    the first images, or evenly spaced event samples): images ``[N, *input_shape]``; event
+    data binned into ``cfg.model.steps`` bins over ``cfg.duration_s``,
+    ``[N, steps, *input_shape]`` (for the ``sequence`` encoder)."""
     events = cfg.dataset in EVENT_DATASETS
     return load(
         cfg.dataset,
