@@ -1,8 +1,8 @@
 """Network transforms: each takes a network and returns a new one (never mutating its input).
 
-In-place variants end in ``_``. Submodules: ``quantize`` (MaQD), ``prune`` (spectral
-pruning), ``adversarial`` (spectral norm, gradient penalties, DANN, GAN), ``bayes``
-(Gaussian-mixture variational layers).
+In-place variants end in ``_``; ``compose(t1, t2, ...)`` chains transforms. Submodules:
+``quantize`` (MaQD), ``prune`` (spectral pruning), ``adversarial`` (spectral norm, gradient
+penalties, DANN, GAN), ``bayes`` (Gaussian-mixture variational layers).
 """
 
 from neurosim.transforms.adversarial import (
@@ -17,6 +17,7 @@ from neurosim.transforms.adversarial import (
     top_singular_values,
 )
 from neurosim.transforms.bayes import bayesian
+from neurosim.transforms.compose import Transform, compose
 from neurosim.transforms.lbn import LayerBatchNorm, fold, fold_
 from neurosim.transforms.prune import (
     degrees_of_freedom,
@@ -31,7 +32,9 @@ __all__ = [
     "LayerBatchNorm",
     "OverTime",
     "QuantAct",
+    "Transform",
     "bayesian",
+    "compose",
     "degrees_of_freedom",
     "fold",
     "fold_",
