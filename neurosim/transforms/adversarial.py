@@ -97,9 +97,12 @@ def spectral_norm_(net: nn.Module, n_power_iterations: int = 1, eps: float = 1e-
         )
     for name, m in targets:
         if parametrize.is_parametrized(m, "weight"):
+            plist: Any = getattr(m, "parametrizations")["weight"]  # noqa: B009 (untyped)
+            have = ", ".join(type(p).__name__ for p in plist)
             raise ValueError(
                 f"spectral_norm: layer {name} ({type(m).__name__}) already has a weight "
-                "parametrization (spectral norm applied twice?)"
+                f"parametrization ({have}): spectral norm applied twice, or a quantised "
+                "network (the two do not stack)"
             )
         if isinstance(m.weight, nn.parameter.UninitializedParameter):
             raise ValueError(

@@ -307,8 +307,15 @@ def quantize(
     out = copy.deepcopy(net)
     for i, layer in enumerate(out.layers):
         where = f"layer {i} ({type(layer).__name__})"
-        if isinstance(layer, QuantAct) or parametrize.is_parametrized(layer):
+        if isinstance(layer, QuantAct):
             raise ValueError(f"{where} is already quantised; quantise the float network once")
+        if parametrize.is_parametrized(layer):
+            pdict: Any = getattr(layer, "parametrizations")  # noqa: B009 (untyped)
+            have = ", ".join(type(p).__name__ for ps in pdict.values() for p in ps)
+            raise ValueError(
+                f"{where} already has a weight parametrization ({have}): it is already "
+                "quantised, or spectrally normalised; quantise the plain float network"
+            )
         if type(layer) in (Linear, Conv2d):
             _quantise_weights(layer, wspec, where)
             _set_bits(layer, wspec, levels)

@@ -329,3 +329,13 @@ def test_quantising_twice_is_refused() -> None:
         quantize(q, 3)
     with pytest.raises(ValueError, match=r"layer 0 \(QuantAct\) is already quantised"):
         quantize(ns.Sequential(q[2]), act_states=3)
+
+
+def test_quantize_and_spectral_norm_do_not_stack_and_say_so() -> None:
+    from neurosim.transforms import spectral_norm
+
+    net = ns.Sequential(ns.Linear(6, 8), ns.LIF.from_beta(0.9), ns.Linear(8, 3))
+    with pytest.raises(ValueError, match=r"layer 0 \(ParametrizedLinear\) .*\(_SpectralNorm\)"):
+        quantize(spectral_norm(net), 3)
+    with pytest.raises(ValueError, match=r"\(WeightQuantizer\): spectral norm applied twice, or"):
+        spectral_norm(quantize(net, 3))
