@@ -1,4 +1,4 @@
-"""Exchange feed-forward networks with NIR (the Neuromorphic Intermediate Representation).
+"""Exchange networks with NIR (the Neuromorphic Intermediate Representation).
 
 NIR's neurons are continuous-time: ``τ dv/dt = (v_leak − v) + R·I`` (LIF) and
 ``dv/dt = R·I`` (IF), spike when ``v > v_threshold``, reset by subtracting the threshold at
@@ -17,7 +17,19 @@ the spike. neurosim's discrete LIF ``h[t] = β·r(v[t−1]) + x[t]`` is read as:
   resets have no NIR form and are refused. ``v_leak`` must be 0 (neurosim has no leak
   potential).
 
-Graphs are chains ``Input → nodes → Output``. Node types map by registries keyed by type:
+Recurrence (``RecurrentLIF``) is written as NIR's RNN benchmark graphs (NIR ``paper/03_rnn``,
+exported by snnTorch) and nirtorch's interpreter lay it out: a ``LIF`` node ``"<i>.lif"`` on
+the chain plus a ``Linear`` (``Affine`` with a bias) node ``"<i>.w_rec"`` on the cycle
+``lif → w_rec → lif``. The cycle carries a one-step delay: the LIF's input current at step t
+is ``I[t] + W_rec·s[t−1] (+ b_rec)`` with ``s[−1] = 0`` (nirtorch feeds a back edge the source
+node's previous output, zero before the first step). ``W_rec`` and ``b_rec`` are currents like
+``I``, so the input gain R·dt/τ is folded into their rows as into the feed-forward weights.
+One difference: neurosim adds ``b_rec`` from step 0, nirtorch's cycle only from step 1.
+``from_nir`` also reads the nested form snnTorch's ``export_to_nir`` writes for ``RLeaky``
+(a ``NIRGraph`` node holding ``{input, lif, w_rec, output}`` with that cycle).
+
+Graphs are chains ``Input → nodes → Output`` (plus those cycles). Node types map by
+registries keyed by type:
 ``EXPORTERS`` (neurosim layer → NIR node) and ``IMPORTERS`` (NIR node → neurosim layers).
 ``SumPool2d`` is ``AvgPool2d(divisor_override=1)`` in neurosim. ``dt`` (seconds) is
 stored in the graph's metadata and read back when ``from_nir`` gets no ``dt``.
@@ -40,7 +52,7 @@ from neurosim.core.network import Sequential
 from neurosim.core.neuron_layers import IF, LIF, RecurrentLIF, _LIFBase
 from neurosim.interop.registry import ConverterRegistry, require
 
-__all__ = ["EXPORTERS", "IMPORTERS", "Method", "from_nir", "to_nir"]
+__all__ = ["EXPORTERS", "IMPORTERS", "Method", "Recurrent", "from_nir", "to_nir"]
 
 Method = Literal["exact", "euler"]
 
@@ -55,6 +67,15 @@ class _Ctx:
     dt: float
     method: Method
     layers: list[nn.Module]  # neurosim layers built so far (import only)
+
+
+@dataclass(frozen=True)
+class Recurrent:
+    """An exporter's result for a neuron with recurrent synapses: ``neuron`` goes on the
+    chain as ``"<i>.lif"``, ``weight`` on the cycle ``lif → w_rec → lif`` as ``"<i>.w_rec"``."""
+
+    neuron: Any
+    weight: Any
 
 
 Exporter = Callable[[Any, _Ctx], Any]
@@ -171,8 +192,11 @@ def _export_if(m: IF, c: _Ctx) -> Any:
     return _nir().IF(r=np.full(shape, 1.0 / c.dt), v_threshold=_full(m.v_th, shape))
 
 
-def _export_recurrent(m: RecurrentLIF, c: _Ctx) -> Any:
-    raise ValueError(f"{c.where}: recurrent layers are not supported by to_nir")
+def _export_recurrent(m: RecurrentLIF, c: _Ctx) -> Recurrent:
+    nir = _nir()
+    w, b = m.recurrent.weight, m.recurrent.bias  # gain R·dt/τ = 1: written unscaled
+    weight = nir.Linear(weight=_np(w)) if b is None else nir.Affine(weight=_np(w), bias=_np(b))
+    return Recurrent(_export_lif(m, c), weight)
 
 
 def _export_builtins(reg: ConverterRegistry[Exporter]) -> None:
@@ -225,6 +249,7 @@ def to_nir(
         x = torch.zeros(1, 1, *input_shape, dtype=probe.dtype, device=probe.device)
         activity = net.run(x).activity
     nodes: dict[str, Any] = {"input": nir.Input(input_type={"input": np.array(input_shape)})}
+    chain, cycles = ["input"], []
     for a in activity:
         where = f"layer {a.index} ({type(a.layer).__name__})"
         export = EXPORTERS.lookup(type(a.layer))
@@ -234,10 +259,16 @@ def to_nir(
             )
         ctx = _Ctx(where, tuple(a.input.shape[2:]), tuple(a.output.shape[2:]), step, method, [])
         node = export(a.layer, ctx)
-        if node is not None:
-            nodes[f"{a.index}_{type(a.layer).__name__.lower()}"] = node
+        name = f"{a.index}_{type(a.layer).__name__.lower()}"
+        if isinstance(node, Recurrent):
+            nodes[f"{name}.lif"], nodes[f"{name}.w_rec"] = node.neuron, node.weight
+            cycles += [(f"{name}.lif", f"{name}.w_rec"), (f"{name}.w_rec", f"{name}.lif")]
+            chain.append(f"{name}.lif")
+        elif node is not None:
+            nodes[name] = node
+            chain.append(name)
     nodes["output"] = nir.Output(output_type={"output": np.array(activity[-1].output.shape[2:])})
-    edges = list(itertools.pairwise(nodes))
+    edges = list(itertools.pairwise([*chain, "output"])) + cycles
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": step, "method": method})
 
 
@@ -277,7 +308,8 @@ def _fold_gain(gain: np.ndarray, c: _Ctx) -> None:
             prev.bias.mul_(scale.to(w.dtype))
 
 
-def _import_lif(node: Any, c: _Ctx) -> list[nn.Module]:
+def _lif_beta(node: Any, c: _Ctx) -> tuple[np.ndarray, np.ndarray]:
+    """``(β, input gain R·dt/τ)`` of a NIR LIF node."""
     tau = np.asarray(node.tau, dtype=np.float64)
     if not (np.isfinite(tau) & (tau > 0)).all():
         raise ValueError(f"{c.where}: tau must be finite and > 0 seconds, got {tau}")
@@ -286,8 +318,76 @@ def _import_lif(node: Any, c: _Ctx) -> list[nn.Module]:
     beta = np.exp(-c.dt / tau) if c.method == "exact" else 1.0 - c.dt / tau
     if not (beta > 0).all():
         raise ValueError(f"{c.where}: dt/tau >= 1 gives beta <= 0 with method='euler'")
-    _fold_gain(np.asarray(node.r, dtype=np.float64) * c.dt / tau, c)
+    return beta, np.asarray(node.r, dtype=np.float64) * c.dt / tau
+
+
+def _import_lif(node: Any, c: _Ctx) -> list[nn.Module]:
+    beta, gain = _lif_beta(node, c)
+    _fold_gain(gain, c)
     return [LIF.from_beta(_tensor(beta), dt=c.dt, v_th=_tensor(node.v_threshold))]
+
+
+def _import_recurrent(node: Any, rec: Any, c: _Ctx, rec_where: str) -> list[nn.Module]:
+    """A ``RecurrentLIF`` from the LIF ``node`` and the Linear/Affine ``rec`` on its cycle."""
+    nir = _nir()
+    if not isinstance(node, nir.LIF):
+        raise ValueError(
+            f"{c.where} has a recurrent edge through {rec_where}; from_nir reads recurrence "
+            "only on LIF nodes (as RecurrentLIF)"
+        )
+    n = math.prod(c.out_shape) if c.out_shape else None
+    weight = torch.as_tensor(np.asarray(rec.weight))
+    if len(c.out_shape) > 1 or weight.dim() != 2 or weight.shape[0] != weight.shape[1]:
+        raise ValueError(
+            f"{rec_where}: the recurrent weight of {c.where} must be square [n, n] on a 1-D "
+            f"layer, got weight {list(weight.shape)} for neurons of shape {list(c.out_shape)}"
+        )
+    n = n or weight.shape[0]
+    bias = getattr(rec, "bias", None)
+    b = None if bias is None else torch.as_tensor(np.asarray(bias)).reshape(-1)
+    if weight.shape[0] != n or (b is not None and b.numel() != n):
+        raise ValueError(
+            f"{rec_where}: weight {list(weight.shape)}"
+            + ("" if b is None else f" and bias [{b.numel()}]")
+            + f" do not fit the {n} neurons of {c.where}; expected [{n}, {n}] and [{n}]"
+        )
+    beta, gain = _lif_beta(node, c)
+    _fold_gain(gain, c)
+    neuron = RecurrentLIF.from_beta(
+        _tensor(beta), dt=c.dt, v_th=_tensor(node.v_threshold), n=n, bias=b is not None
+    )
+    with torch.no_grad():
+        w = neuron.recurrent.weight
+        w.copy_(weight)
+        if neuron.recurrent.bias is not None and b is not None:
+            neuron.recurrent.bias.copy_(b)
+        if not np.allclose(gain, 1.0, rtol=1e-9, atol=0.0):  # currents, like the input I
+            scale = torch.as_tensor(np.broadcast_to(gain, (n,)).copy()).to(w.dtype)
+            w.mul_(scale.reshape(-1, 1))
+            if neuron.recurrent.bias is not None:
+                neuron.recurrent.bias.mul_(scale)
+    return [neuron]
+
+
+def _import_subgraph(node: Any, c: _Ctx) -> list[nn.Module]:
+    """snnTorch's nested form of a recurrent LIF: ``{input, lif, w_rec, output}``."""
+    try:
+        chain, rec = _chain(node)
+    except ValueError as err:
+        raise ValueError(f"{c.where}: {err}") from err
+    if len(chain) != 3 or chain[1] not in rec:
+        raise ValueError(
+            f"{c.where}: a NIRGraph node is read only as a recurrent LIF "
+            f"{{input → lif ⇄ w_rec, lif → output}}; got nodes {list(node.nodes)}"
+        )
+    key, w_key = chain[1], rec[chain[1]]
+    lif, w_rec = node.nodes[key], node.nodes[w_key]
+    out = _shape(lif.output_type, "output")
+    inner = _Ctx(
+        f"node {key!r} ({type(lif).__name__}) of {c.where}", c.in_shape, out, c.dt, c.method,
+        c.layers,
+    )  # fmt: skip
+    return _import_recurrent(lif, w_rec, inner, f"node {w_key!r} ({type(w_rec).__name__})")
 
 
 def _import_if(node: Any, c: _Ctx) -> list[nn.Module]:
@@ -358,6 +458,7 @@ def _import_builtins(reg: ConverterRegistry[Importer]) -> None:
         (nir.AvgPool2d, _import_pool),
         (nir.SumPool2d, _import_pool),
         (nir.Flatten, _import_flatten),
+        (nir.NIRGraph, _import_subgraph),
     ):
         reg.register(key, fn)
 
@@ -365,15 +466,41 @@ def _import_builtins(reg: ConverterRegistry[Importer]) -> None:
 IMPORTERS: ConverterRegistry[Importer] = ConverterRegistry("NIR → neurosim", _import_builtins)
 
 
-def _chain(graph: Any) -> list[str]:
-    """Node keys from the single Input to the single Output; ``ValueError`` otherwise."""
+def _cycles(graph: Any) -> dict[str, str]:
+    """``{neuron: weight}`` for each Linear/Affine node on a cycle ``neuron → weight →
+    neuron`` (its only input and only output are the same other node)."""
+    nir = _nir()
+    ins: dict[str, list[str]] = {}
+    outs: dict[str, list[str]] = {}
+    for a, b in graph.edges:
+        outs.setdefault(str(a), []).append(str(b))
+        ins.setdefault(str(b), []).append(str(a))
+    rec: dict[str, str] = {}
+    for key, node in graph.nodes.items():
+        src = ins.get(key, [])
+        cyclic = len(src) == 1 and src[0] != key and outs.get(key) == src
+        if cyclic and isinstance(node, (nir.Affine, nir.Linear)):
+            if src[0] in rec:
+                raise ValueError(
+                    f"node {src[0]!r} has two recurrent weight nodes {rec[src[0]]!r} and "
+                    f"{key!r}; from_nir reads one"
+                )
+            rec[src[0]] = key
+    return rec
+
+
+def _chain(graph: Any) -> tuple[list[str], dict[str, str]]:
+    """Node keys from the single Input to the single Output, and ``_cycles(graph)`` (the
+    recurrent weight node of each neuron that has one); ``ValueError`` for other shapes."""
     nir = _nir()
     inputs = [k for k, n in graph.nodes.items() if isinstance(n, nir.Input)]
     if len(inputs) != 1:
         raise ValueError(f"from_nir needs exactly one Input node, got {inputs}")
+    rec = _cycles(graph)
     succ: dict[str, list[str]] = {}
     for a, b in graph.edges:
-        succ.setdefault(str(a), []).append(str(b))
+        if str(a) not in rec.values() and str(b) not in rec.values():
+            succ.setdefault(str(a), []).append(str(b))
     chain = [inputs[0]]
     while not isinstance(graph.nodes[chain[-1]], nir.Output):
         nxt = succ.get(chain[-1], [])
@@ -387,14 +514,16 @@ def _chain(graph: Any) -> list[str]:
                 "closes a cycle (recurrence)"
             )
         chain.append(nxt[0])
-    if len(chain) != len(graph.nodes):
-        extra = sorted(set(graph.nodes) - set(chain))
+    if len(chain) + len(rec) != len(graph.nodes):
+        extra = sorted(set(graph.nodes) - set(chain) - set(rec.values()))
         raise ValueError(f"from_nir: nodes {extra} are not on the Input → Output chain")
-    return chain
+    return chain, rec
 
 
 def _shape(t: Any, key: str) -> tuple[int, ...]:
     v = t.get(key) if t else None
+    if isinstance(v, dict):  # a NIRGraph node's types are nested per Input/Output node
+        return ()
     return () if v is None else tuple(int(d) for d in np.asarray(v).reshape(-1))
 
 
@@ -416,7 +545,8 @@ def _meta(graph: Any, key: str) -> Any:
 
 
 def from_nir(graph: Any, dt: float | None = None, method: Method | None = None) -> Sequential:
-    """A neurosim ``Sequential`` from a chain-shaped ``nir.NIRGraph`` (see module docs).
+    """A neurosim ``Sequential`` from a chain-shaped ``nir.NIRGraph`` (see module docs);
+    a LIF node with a Linear/Affine cycle (flat or as a nested subgraph) is a RecurrentLIF.
 
     dt: step in seconds (default: ``graph.metadata["dt"]``, written by ``to_nir``).
     method: ``"exact"`` (β = exp(−dt/τ)) or ``"euler"`` (β = 1 − dt/τ); default: the
@@ -434,21 +564,27 @@ def from_nir(graph: Any, dt: float | None = None, method: Method | None = None) 
     if not (math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt={dt!r} is not valid; expected seconds > 0")
     layers: list[nn.Module] = []
-    chain = _chain(graph)
+    chain, rec = _chain(graph)
     for prev, key in itertools.pairwise(chain):
         _check_sizes(graph, prev, key)
         if key == chain[-1]:
             break
         node = graph.nodes[key]
         where = f"node {key!r} ({type(node).__name__})"
+        out = _shape(node.output_type, "output")
+        ctx = _Ctx(where, _shape(node.input_type, "input"), out, dt, method, layers)
+        if key in rec:
+            w_rec = graph.nodes[rec[key]]
+            layers += _import_recurrent(
+                node, w_rec, ctx, f"node {rec[key]!r} ({type(w_rec).__name__})"
+            )
+            continue
         convert = IMPORTERS.lookup(type(node))
         if convert is None:
             raise ValueError(
                 f"{where} is not supported by from_nir; supported: "
                 f"{', '.join(IMPORTERS.supported())}"
             )
-        out = _shape(node.output_type, "output")
-        ctx = _Ctx(where, _shape(node.input_type, "input"), out, dt, method, layers)
         layers += convert(node, ctx)
     if not layers:
         raise ValueError("from_nir: the graph has no nodes between Input and Output")

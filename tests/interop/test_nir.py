@@ -253,8 +253,8 @@ def test_unsupported_layers_and_nodes_are_named() -> None:
         to_nir(ns.Sequential(ns.Linear(3, 2), ns.LIF(reset="zero")))
     with pytest.raises(ValueError, match=r"layer 1 \(LIF\).*reset_timing='delayed'"):
         to_nir(ns.Sequential(ns.Linear(3, 2), ns.LIF(reset_timing="delayed")))
-    with pytest.raises(ValueError, match=r"layer 1 \(RecurrentLIF\)"):
-        to_nir(ns.Sequential(ns.Linear(3, 2), ns.RecurrentLIF(2)))
+    with pytest.raises(ValueError, match=r"layer 1 \(RecurrentLIF\): reset='zero'"):
+        to_nir(ns.Sequential(ns.Linear(3, 2), ns.RecurrentLIF(2, reset="zero")))
     with pytest.raises(ValueError, match="input_shape"):
         to_nir(ns.Sequential(ns.Conv2d(1, 2, 3), ns.IF()))
     cuba = nir.CubaLIF(
