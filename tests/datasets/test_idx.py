@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from neurosim.datasets import IdxFormatError, load, load_idx_dataset, read_idx
-from neurosim.datasets import idx as idx_module
 
 _FMT = {0x08: "B", 0x09: "b", 0x0B: "h", 0x0C: "i", 0x0D: "f", 0x0E: "d"}
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -48,17 +47,6 @@ def write_split(
         directory / f"{prefix}-labels{sep}idx1-ubyte{ext}", idx_bytes(8, (len(labels),), labels), gz
     )
     return pixels, labels
-
-
-@pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run in an empty cwd, with no NEUROSIM_DATA and no system data dir."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    monkeypatch.chdir(cwd)
-    monkeypatch.delenv("NEUROSIM_DATA", raising=False)
-    monkeypatch.setattr(idx_module, "SYSTEM_DATA_ROOT", tmp_path / "system")
-    return tmp_path
 
 
 # --- read_idx -------------------------------------------------------------------------------
