@@ -25,6 +25,7 @@ __all__ = [
     "Linear",
     "MaxPool2d",
     "ShapeError",
+    "same_shape",
 ]
 
 
@@ -163,3 +164,24 @@ def is_lifted(module: Any) -> bool:
     # sequence layers (e.g. IRNN) own their time loop and say so with a class flag
     sequence = getattr(module, "takes_sequences", False) is True
     return isinstance(module, lifted + ELEMENTWISE) or sequence
+
+
+def same_shape(layer: nn.Linear | nn.Conv2d, cls: Any = None, bias: bool | None = None) -> Any:
+    """A new, freshly initialised layer of class ``cls`` (default: ``layer``'s own) with
+    ``layer``'s geometry: features, or channels, kernel, stride, padding, dilation, groups and
+    padding mode; with a bias when ``layer`` has one (or as ``bias`` says)."""
+    cls = type(layer) if cls is None else cls
+    has_bias = layer.bias is not None if bias is None else bias
+    if isinstance(layer, nn.Linear):
+        return cls(layer.in_features, layer.out_features, bias=has_bias)
+    return cls(
+        layer.in_channels,
+        layer.out_channels,
+        layer.kernel_size,
+        stride=layer.stride,
+        padding=layer.padding,
+        dilation=layer.dilation,
+        groups=layer.groups,
+        bias=has_bias,
+        padding_mode=layer.padding_mode,
+    )

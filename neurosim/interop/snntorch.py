@@ -31,7 +31,15 @@ import torch
 from torch import Tensor, nn
 
 from neurosim.core import surrogate as ns_surrogate
-from neurosim.core.layers import AvgPool2d, Conv2d, Dropout, Flatten, Linear, MaxPool2d
+from neurosim.core.layers import (
+    AvgPool2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    same_shape,
+)
 from neurosim.core.network import Sequential
 from neurosim.core.neuron_layers import LIF, RecurrentLIF
 from neurosim.interop.registry import ConverterRegistry, require
@@ -60,22 +68,11 @@ def _copy(src: nn.Module, dst: nn.Module) -> nn.Module:
 
 
 def _linear(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
-    return [_copy(m, Linear(m.in_features, m.out_features, bias=m.bias is not None))]
+    return [_copy(m, same_shape(m, Linear))]
 
 
 def _conv2d(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:
-    conv = Conv2d(
-        m.in_channels,
-        m.out_channels,
-        m.kernel_size,
-        stride=m.stride,
-        padding=m.padding,
-        dilation=m.dilation,
-        groups=m.groups,
-        bias=m.bias is not None,
-        padding_mode=m.padding_mode,
-    )
-    return [_copy(m, conv)]
+    return [_copy(m, same_shape(m, Conv2d))]
 
 
 def _flatten(m: Any, i: int, prev: list[nn.Module]) -> list[nn.Module]:

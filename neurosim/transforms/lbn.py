@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
 from neurosim.core.binary import BNNConv2d, BNNLinear, binary_weight
-from neurosim.core.layers import Conv2d, Lifted, Linear, ShapeError
+from neurosim.core.layers import Conv2d, Lifted, Linear, ShapeError, same_shape
 from neurosim.core.network import Sequential
 
 __all__ = ["LayerBatchNorm", "fold", "fold_"]
@@ -187,22 +187,7 @@ def _plain(layer: nn.Linear | nn.Conv2d) -> nn.Linear | nn.Conv2d:
         cls = Linear if isinstance(layer, BNNLinear) else Conv2d
         if layer.weight_bits is not None:
             w = binary_weight(layer.weight).detach()
-    bias = layer.bias is not None
-    new: nn.Linear | nn.Conv2d
-    if isinstance(layer, nn.Linear):
-        new = cls(layer.in_features, layer.out_features, bias=bias)
-    else:
-        new = cls(
-            layer.in_channels,
-            layer.out_channels,
-            layer.kernel_size,
-            stride=layer.stride,
-            padding=layer.padding,
-            dilation=layer.dilation,
-            groups=layer.groups,
-            bias=bias,
-            padding_mode=layer.padding_mode,
-        )
+    new: nn.Linear | nn.Conv2d = same_shape(layer, cls)
     with torch.no_grad():
         new.to(device=w.device, dtype=w.dtype)
         new.weight.copy_(w)

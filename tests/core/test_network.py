@@ -342,3 +342,16 @@ def test_layer_names_of_parametrized_layers_keep_the_class_name() -> None:
     spectral_norm(net[0])
     assert type(net[0]).__name__ == "ParametrizedLinear"
     assert net.layer_names() == ["0.Linear", "1.LIF"]
+
+
+def test_same_shape_copies_geometry_not_weights() -> None:
+    from neurosim.core.layers import same_shape
+
+    conv = torch.nn.Conv2d(2, 4, (3, 5), stride=2, padding=(1, 2), dilation=1, groups=2)
+    new = same_shape(conv, Conv2d, bias=False)
+    assert type(new) is Conv2d
+    assert (new.in_channels, new.out_channels, new.kernel_size) == (2, 4, (3, 5))
+    assert (new.stride, new.padding, new.groups, new.bias) == ((2, 2), (1, 2), 2, None)
+    lin = same_shape(Linear(3, 5))
+    assert type(lin) is Linear
+    assert (lin.in_features, lin.out_features, lin.bias is not None) == (3, 5, True)
