@@ -66,6 +66,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch.nn import functional as F
 
+from neurosim.core import kernels_cpu
 from neurosim.core.neurons import LIFParams, LIFState
 from neurosim.core.surrogate import Surrogate
 
@@ -397,6 +398,7 @@ def lif_fused(
     b_rec: Tensor | None = None,
     membrane: bool = False,
     smooth_forward: bool = False,
+    compiled: bool | None = None,
 ) -> tuple[Tensor, LIFState, Tensor | None]:
     """Run LIF (recurrent when ``w_rec`` is given) over ``x [T, B, ...]`` in one autograd node.
 
@@ -405,6 +407,10 @@ def lif_fused(
     membrane [T, B, ...] or None)``; the membrane is computed only when ``membrane=True``.
     ``smooth_forward=True`` fires ``surrogate.smooth(h − v_th)`` instead of the step (as
     ``spike(..., smooth_forward=True)``), making the surrogate gradient exact.
+
+    ``compiled``: run the numba kernels of ``kernels_cpu`` (``True``: a ``ValueError`` says
+    why when they cannot), the torch node (``False``), or the former wherever they can
+    (``None``).
     """
     if not x.is_floating_point():
         raise TypeError(f"the fused LIF kernel needs a floating-point input, got {x.dtype}")
@@ -434,5 +440,14 @@ def lif_fused(
         bool(membrane),
         grad,
     )
-    spikes, v_last, s_last, mem = _LIFMultistep.apply(x, v0, s0, beta, v_th, w, b, cfg)
+    why_not = kernels_cpu.unsupported(x, surrogate, w is not None, smooth_forward)
+    if compiled and why_not is not None:
+        raise ValueError(f"the compiled LIF kernel cannot run here: {why_not}")
+    if compiled is not False and why_not is None:
+        reset, timing = p.reset, p.reset_timing
+        spikes, v_last, s_last, mem = kernels_cpu.lif_compiled(
+            x, v0, s0, beta, v_th, reset, timing, cfg.v_reset, cfg.detach, surrogate, membrane, grad
+        )
+    else:
+        spikes, v_last, s_last, mem = _LIFMultistep.apply(x, v0, s0, beta, v_th, w, b, cfg)
     return spikes, LIFState(v_last, s_last), mem if membrane else None

@@ -36,11 +36,15 @@ __all__ = ["BACKENDS", "IF", "LIF", "S2NN", "Backend", "Neuron", "RecurrentLIF"]
 
 Number = float | int
 ParamValue = Number | Tensor
-Backend = Literal["auto", "loop", "fused"]
+Backend = Literal["auto", "loop", "fused", "compiled"]
 #: ``"loop"``: the reference step loop (one autograd node per operation and step);
 #: ``"fused"``: ``neurosim.core.kernels.lif_fused``, the whole run in one node with a
-#: hand-written BPTT (same spikes and states, gradients equal to rounding);
-#: ``"auto"``: ``"fused"`` for floating-point input, else the loop.
+#: hand-written BPTT in torch operations (same spikes and states, gradients equal to
+#: rounding; any device);
+#: ``"compiled"``: the same node with numba-compiled CPU loops (``kernels_cpu``; an error
+#: names what it cannot run);
+#: ``"auto"``: ``"compiled"`` where it runs, else ``"fused"`` for floating-point input, else
+#: the loop.
 BACKENDS: tuple[str, ...] = get_args(Backend)
 
 
@@ -150,11 +154,15 @@ class _LIFBase(Neuron):
         if self.backend == "loop":
             return False
         custom = type(self)._step not in _FUSED_STEPS  # a subclass with its own dynamics
-        if self.backend == "fused":
+        if self.backend in ("fused", "compiled"):
             if custom:
-                raise TypeError(f"{self}: backend='fused' cannot run an overridden _step")
+                raise TypeError(f"{self}: backend={self.backend!r} cannot run an overridden _step")
             return True
         return x.is_floating_point() and not custom
+
+    def _compiled(self) -> bool | None:
+        """``lif_fused``'s choice: compiled loops (True), torch (False), where they run (None)."""
+        return {"compiled": True, "fused": False}.get(self.backend)
 
     def trace(self, x: Tensor, state: Any = None) -> tuple[Tensor, LIFState, Tensor]:
         _check_input(self, x)
@@ -172,6 +180,7 @@ class _LIFBase(Neuron):
                 b_rec=b,
                 membrane=True,
                 smooth_forward=self.smooth_forward,
+                compiled=self._compiled(),
             )
             assert mem is not None
             return s_all, st, mem
@@ -190,7 +199,14 @@ class _LIFBase(Neuron):
         if self._use_fused(x):
             w, b = self._recurrent_weights()
             s_all, st, _ = lif_fused(
-                x, st, p, self.surrogate, w_rec=w, b_rec=b, smooth_forward=self.smooth_forward
+                x,
+                st,
+                p,
+                self.surrogate,
+                w_rec=w,
+                b_rec=b,
+                smooth_forward=self.smooth_forward,
+                compiled=self._compiled(),
             )
             return s_all, st
         spikes = []

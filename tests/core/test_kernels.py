@@ -61,11 +61,17 @@ def _inputs(dtype: torch.dtype, seed: int, init: bool) -> tuple[Tensor, LIFState
 
 
 def _compare(
-    loop: Any, x: Tensor, state: LIFState | None, params: list[Tensor], seed: int = 99
+    loop: Any,
+    x: Tensor,
+    state: LIFState | None,
+    params: list[Tensor],
+    seed: int = 99,
+    backend: str = "fused",
 ) -> None:
-    """Run ``loop`` and its fused copy on the same input; compare outputs and gradients."""
+    """Run ``loop`` and its copy with ``backend`` on the same input; compare outputs and
+    gradients."""
     fused = copy.deepcopy(loop)
-    fused.backend = "fused"
+    fused.backend = backend
     dtype = x.dtype
     g = torch.Generator().manual_seed(seed)
     w_s, w_m = (torch.randn(T, B, N, generator=g, dtype=dtype) for _ in range(2))
@@ -104,6 +110,10 @@ def _compare(
 # ----------------------------------------------------------------- fused == loop
 
 
+BACKENDS = ["fused", "compiled"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
 @pytest.mark.parametrize("init", [False, True], ids=["rest", "state"])
 @pytest.mark.parametrize("per_neuron", ["none", "beta", "both"])
@@ -129,6 +139,7 @@ def test_fused_lif_equals_loop(
     per_neuron: str,
     init: bool,
     dtype: torch.dtype,
+    backend: str,
 ) -> None:
     seed = _seed(reset, timing, detach, surrogate, learn, per_neuron, init)
     g = torch.Generator().manual_seed(seed)
@@ -151,7 +162,7 @@ def test_fused_lif_equals_loop(
         backend="loop",
     ).to(dtype)
     x, state = _inputs(dtype, seed, init)
-    _compare(loop, x, state, ["beta", "v_th"] if learn else [])
+    _compare(loop, x, state, ["beta", "v_th"] if learn else [], backend=backend)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["f32", "f64"])
@@ -187,15 +198,17 @@ def test_fused_recurrent_equals_loop(
     _compare(loop, x, state, params)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
-def test_fused_if_equals_loop(reset: Any) -> None:
+def test_fused_if_equals_loop(reset: Any, backend: str) -> None:
     loop = IF(v_th=torch.linspace(0.6, 1.4, N), reset=reset, learn_threshold=True, backend="loop")
     x, state = _inputs(torch.float32, 5, True)
-    _compare(loop, x, state, ["v_th"])
+    _compare(loop, x, state, ["v_th"], backend=backend)
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("reset", ["subtract", "zero"])
-def test_per_channel_params_on_feature_maps(reset: Any) -> None:
+def test_per_channel_params_on_feature_maps(reset: Any, backend: str) -> None:
     """β and v_th of shape [C, 1, 1] broadcast over [B, C, H, W] steps; grads reduce to it."""
     g = torch.Generator().manual_seed(17)
     x = torch.randn(6, 2, 3, 4, 4, generator=g, dtype=torch.float64) * 0.8 + 0.4
@@ -208,7 +221,7 @@ def test_per_channel_params_on_feature_maps(reset: Any) -> None:
         backend="loop",
     ).double()
     fused = copy.deepcopy(loop)
-    fused.backend = "fused"
+    fused.backend = backend
     out = []
     for module in (loop, fused):
         xr = x.clone().requires_grad_(True)
@@ -246,12 +259,13 @@ def test_fused_on_larger_input_with_many_blocks(monkeypatch: pytest.MonkeyPatch)
             _assert_grad_close(ours, ref, torch.float64)
 
 
-def test_mixed_dtypes_follow_the_loop() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_mixed_dtypes_follow_the_loop(backend: Any) -> None:
     """float64 input through float32 parameters (scalar and per neuron) computes in float64."""
     x, state = _inputs(torch.float64, 3, True)
     for v_th in (1.0, torch.linspace(0.8, 1.2, N)):
         loop = LIF.from_beta(0.8, v_th=v_th, backend="loop")  # float32 parameters
-        fused = LIF.from_beta(0.8, v_th=v_th, backend="fused")
+        fused = LIF.from_beta(0.8, v_th=v_th, backend=backend)
         s_l, f_l, m_l = loop.trace(x, state)
         s_f, f_f, m_f = fused.trace(x, state)
         assert s_f.dtype == s_l.dtype == torch.float64
@@ -260,9 +274,10 @@ def test_mixed_dtypes_follow_the_loop() -> None:
         assert torch.equal(f_f.s, f_l.s)
 
 
-def test_continuation_over_two_calls_equals_one_call() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_continuation_over_two_calls_equals_one_call(backend: Any) -> None:
     x, _ = _inputs(torch.float32, 8, False)
-    lif = LIF.from_beta(0.9, v_th=0.7, backend="fused")
+    lif = LIF.from_beta(0.9, v_th=0.7, backend=backend)
     whole, state_whole = lif(x)
     first, st = lif(x[:3])
     rest, state_rest = lif(x[3:], st)
@@ -270,26 +285,33 @@ def test_continuation_over_two_calls_equals_one_call() -> None:
     assert torch.equal(state_rest.v, state_whole.v)
 
 
-def test_retain_graph_backward_twice_and_no_double_backward() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_retain_graph_backward_twice_and_no_double_backward(backend: Any) -> None:
     x, _ = _inputs(torch.float64, 4, False)
     x.requires_grad_(True)
-    spikes, _, mem = LIF.from_beta(0.9, v_th=0.5).double().trace(x)
+    lif = LIF.from_beta(0.9, v_th=0.5, backend=backend).double()
+    spikes, _, mem = lif.trace(x)
     loss = spikes.sum() + mem.sum()
     (g1,) = torch.autograd.grad(loss, x, retain_graph=True)
     (g2,) = torch.autograd.grad(loss, x)
     assert torch.equal(g1, g2)
-    spikes, _, mem = LIF.from_beta(0.9, v_th=0.5).double().trace(x)
+    spikes, _ = lif(x)  # no trace: the compiled backward may reuse the saved membrane
+    (g1,) = torch.autograd.grad(spikes.sum(), x, retain_graph=True)
+    (g2,) = torch.autograd.grad(spikes.sum(), x)
+    assert torch.equal(g1, g2)
+    spikes, _, mem = lif.trace(x)
     (g,) = torch.autograd.grad((spikes + mem).sum(), x, create_graph=True)
     with pytest.raises(RuntimeError):
         g.sum().backward()
 
 
-def test_no_grad_keeps_no_membrane_and_matches() -> None:
+@pytest.mark.parametrize("compiled", [False, True])
+def test_no_grad_keeps_no_membrane_and_matches(compiled: bool) -> None:
     x, _ = _inputs(torch.float32, 6, False)
     x.requires_grad_(True)
     p = LIFParams(torch.tensor(0.9), torch.tensor(0.6))
     with torch.no_grad():
-        s, st, mem = lif_fused(x, None, p, get("atan"))
+        s, st, mem = lif_fused(x, None, p, get("atan"), compiled=compiled)
     assert mem is None
     assert not s.requires_grad
     ref_s, ref_st, _ = LIF.from_beta(0.9, v_th=0.6, backend="loop").trace(x.detach())
@@ -402,9 +424,12 @@ def test_subclass_with_own_step_runs_the_loop(monkeypatch: pytest.MonkeyPatch) -
         Custom(backend="fused")(x)
 
 
-def test_every_surrogate_runs_fused() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_surrogate_runs_fused(backend: str) -> None:
     """Any registered surrogate works (the tests above cover four in depth)."""
     x, state = _inputs(torch.float64, 13, True)
     for name in available():
-        loop = LIF.from_beta(0.8, v_th=0.9, surrogate=name, backend="loop").double()
-        _compare(loop, x, state, [])
+        loop = LIF.from_beta(
+            0.8, v_th=0.9, surrogate=name, learn_beta=True, learn_threshold=True, backend="loop"
+        ).double()
+        _compare(loop, x, state, ["beta", "v_th"], backend=backend)
