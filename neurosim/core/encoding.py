@@ -13,6 +13,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from neurosim.core.layers import has_nan
+
 __all__ = [
     "Direct",
     "Encoder",
@@ -35,7 +37,7 @@ def _check_static(x: Tensor, unit_range: bool) -> None:
         raise TypeError(f"encoder input must be a torch.Tensor [B, ...], got {type(x).__name__}")
     if x.dim() < 1 or not x.is_floating_point():
         raise ValueError(f"encoder input must be a floating tensor [B, ...], got {x.dtype}")
-    if torch.isnan(x).any():
+    if has_nan(x):
         raise ValueError("encoder input contains NaN values")
     if unit_range and x.numel() and (x.min() < 0 or x.max() > 1):
         raise ValueError(

@@ -25,12 +25,22 @@ __all__ = [
     "Linear",
     "MaxPool2d",
     "ShapeError",
+    "has_nan",
     "same_shape",
 ]
 
 
 class ShapeError(ValueError):
     """An input's shape does not fit the layer it is fed to."""
+
+
+def has_nan(x: Tensor) -> bool:
+    """Whether ``x`` holds a NaN: one sum (NaN propagates through it) instead of a boolean
+    tensor of ``x``'s size; only when the sum is NaN (a NaN, or +inf and −inf both present)
+    is ``x`` searched element by element."""
+    if not x.is_floating_point() or x.numel() == 0:
+        return False
+    return bool(torch.isnan(x.sum())) and bool(torch.isnan(x).any())
 
 
 def _shape(x: Tensor) -> str:

@@ -17,10 +17,47 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
-from neurosim.core.layers import ShapeError, is_lifted
+from neurosim.core.layers import (
+    ELEMENTWISE,
+    AvgPool2d,
+    Conv2d,
+    Dropout,
+    Flatten,
+    Linear,
+    MaxPool2d,
+    ShapeError,
+    has_nan,
+    is_lifted,
+)
 from neurosim.core.neuron_layers import Neuron
 
-__all__ = ["LayerActivity", "Run", "Sequential", "check_sequence", "layer_kind"]
+__all__ = [
+    "CHUNK_BYTES",
+    "LayerActivity",
+    "Run",
+    "Sequential",
+    "check_sequence",
+    "layer_kind",
+    "time_local",
+]
+
+CHUNK_BYTES = 4 << 20
+"""Target size of the widest layer's output per chunk when ``forward`` streams (4 MiB)."""
+
+_STEPWISE = (Linear, Conv2d, AvgPool2d, MaxPool2d, Flatten, *ELEMENTWISE)
+
+
+def time_local(layer: nn.Module) -> bool:
+    """Whether ``layer`` maps each step on its own or carries its state explicitly, so that
+    running a sequence in consecutive pieces gives the same result as running it at once:
+    neuron layers, sequence layers that carry state (``carries_state``), the per-step
+    neurosim layers and elementwise activations, and ``Dropout`` when it is off. Not
+    ``Lifted`` modules (a BatchNorm in training mode pools statistics over all steps)."""
+    if isinstance(layer, Neuron) or getattr(layer, "carries_state", False) is True:
+        return True
+    if isinstance(layer, Dropout):
+        return not layer.training or layer.p == 0.0
+    return isinstance(layer, _STEPWISE)
 
 
 def layer_kind(layer: nn.Module) -> str:
@@ -44,7 +81,7 @@ def check_sequence(x: Any, where: str = "input") -> None:
         raise ShapeError(f"{where} has an empty batch (shape {list(x.shape)}); expected B >= 1")
     if not x.is_floating_point():
         raise TypeError(f"{where} must be a floating tensor, got dtype {x.dtype}")
-    if torch.isnan(x).any():
+    if has_nan(x):
         raise ValueError(f"{where} contains NaN values (shape {list(x.shape)})")
 
 
@@ -112,6 +149,7 @@ class Sequential(nn.Module):
                     "use a neurosim layer or wrap it: ns.Lifted(module)"
                 )
         self.layers = nn.ModuleList(layers)
+        self._widest_step: int | None = None  # bytes of the widest output per step, last run
 
     def __len__(self) -> int:
         return len(self.layers)
@@ -146,13 +184,56 @@ class Sequential(nn.Module):
         except ShapeError as err:
             raise ShapeError(f"layer {i} ({type(layer).__name__}): {err}") from None
 
-    def forward(self, x: Tensor, state: Sequence[Any] | None = None) -> Tensor:
-        """``[T, B, ...] → [T, B, ...]``; intermediate activity is not kept."""
+    def forward(
+        self, x: Tensor, state: Sequence[Any] | None = None, chunk: int | None = None
+    ) -> Tensor:
+        """``[T, B, ...] → [T, B, ...]``; intermediate activity is not kept.
+
+        ``chunk``: run the whole network on ``chunk`` steps at a time, carrying every layer's
+        state from one chunk to the next, so intermediate activity takes memory for
+        ``chunk`` steps instead of T (a stream). By default (``None``) this happens when no
+        gradient is needed and every layer is local in time (see ``time_local``), with
+        chunks of about ``CHUNK_BYTES`` of the widest layer's output: on the CPU, large
+        buffers freed and allocated again on every call cost a page fault per 4 KiB, small
+        ones are recycled. ``chunk=0`` runs all T steps at once. Spikes and states are the
+        same either way; a dense matmul may round differently for a different number of
+        rows, and the event path is chosen per call (``neurosim.core.event``).
+        """
         check_sequence(x)
-        states = self._check_states(state)
+        states = list(self._check_states(state))
+        n_steps = x.shape[0]
+        if chunk is None:
+            chunk = self._auto_chunk(x)
+        elif chunk < 0 or isinstance(chunk, bool):
+            raise ValueError(f"chunk={chunk!r} is not valid; expected a number of steps >= 0")
+        if chunk == 0 or chunk >= n_steps:
+            return self._forward_all(x, states)
+        outputs, t0 = [], 0
+        while t0 < n_steps:
+            # the first chunk measures the widest layer's output per step; the rest follow it
+            outputs.append(self._forward_all(x[t0 : t0 + chunk], states))
+            t0 += chunk
+            if len(outputs) == 1 and self._widest_step is not None:
+                chunk = max(1, CHUNK_BYTES // self._widest_step)
+        return torch.cat(outputs)
+
+    def _forward_all(self, x: Tensor, states: list[Any]) -> Tensor:
+        """All layers on ``x``; ``states`` is updated in place (each layer's final state)."""
+        widest = 0
         for i, layer in enumerate(self.layers):
-            x, _, _ = self._apply_layer(i, layer, x, states[i], record=False)
+            x, states[i], _ = self._apply_layer(i, layer, x, states[i], record=False)
+            widest = max(widest, x[0].numel() * x.element_size())
+        self._widest_step = widest
         return x
+
+    def _auto_chunk(self, x: Tensor) -> int:
+        """Steps per chunk for ``forward`` (0: all at once); see ``forward``."""
+        grad = torch.is_grad_enabled() and (
+            x.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
+        if grad or x.device.type != "cpu" or not all(time_local(m) for m in self.layers):
+            return 0
+        return max(1, CHUNK_BYTES // max(1, x[0].numel() * x.element_size()))
 
     def run(
         self, x: Tensor, state: Sequence[Any] | None = None, record_membrane: bool = False

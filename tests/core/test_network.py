@@ -355,3 +355,17 @@ def test_same_shape_copies_geometry_not_weights() -> None:
     lin = same_shape(Linear(3, 5))
     assert type(lin) is Linear
     assert (lin.in_features, lin.out_features, lin.bias is not None) == (3, 5, True)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_has_nan_agrees_with_an_elementwise_search(seed: int) -> None:
+    """NaN, ±inf (also both: their sum is NaN), huge finite values (their sum overflows)."""
+    from neurosim.core.layers import has_nan
+
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(50, generator=g, dtype=torch.float64 if seed % 2 else torch.float32)
+    specials = torch.tensor([float("nan"), float("inf"), -float("inf"), 3e38, -3e38])
+    picks = torch.randint(0, 5, (int(torch.randint(0, 4, (1,), generator=g)),), generator=g)
+    where = torch.randint(0, 50, picks.shape, generator=g)
+    x[where] = specials[picks].to(x.dtype)
+    assert has_nan(x) == bool(torch.isnan(x).any())
