@@ -52,7 +52,12 @@ def time_local(layer: nn.Module) -> bool:
     running a sequence in consecutive pieces gives the same result as running it at once:
     neuron layers, sequence layers that carry state (``carries_state``), the per-step
     neurosim layers and elementwise activations, and ``Dropout`` when it is off. Not
-    ``Lifted`` modules (a BatchNorm in training mode pools statistics over all steps)."""
+    ``Lifted`` modules (a BatchNorm in training mode pools statistics over all steps). A layer
+    may say so itself with a ``time_local`` attribute (Bayesian layers draw weights per call).
+    """
+    own = getattr(layer, "time_local", None)
+    if own is not None:
+        return bool(own)
     if isinstance(layer, Neuron) or getattr(layer, "carries_state", False) is True:
         return True
     if isinstance(layer, Dropout):

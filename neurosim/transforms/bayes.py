@@ -122,6 +122,9 @@ class _Mixture:
         self.rho_bias = rhos(bias) if bias is not None else None
         self.logits = logits  # the network's shared mixing logits (same Parameter object)
         self._drawn = None
+        # a call outside a BayesianSequential draws its own weights: a sequence cut into
+        # chunks would see several samples, so Sequential.forward must not stream it
+        self.time_local = False
 
     def means_and_stds(self) -> Iterator[tuple[Tensor, Tensor]]:
         """``(μ [K, ...], σ [K, ...])`` for the weight, then the bias if there is one."""
@@ -278,11 +281,17 @@ class BayesianSequential(Sequential):
                 m._drawn = None
 
     def forward(
-        self, x: Tensor, state: Sequence[Any] | None = None, *, draw: Draw | None = None
+        self,
+        x: Tensor,
+        state: Sequence[Any] | None = None,
+        chunk: int | None = None,
+        *,
+        draw: Draw | None = None,
     ) -> Tensor:
-        """``[T, B, ...] → [T, B, ...]`` with one weight sample for the whole sequence."""
+        """``[T, B, ...] → [T, B, ...]`` with one weight sample for the whole sequence (also
+        when ``Sequential.forward`` streams it in chunks)."""
         with self._using(draw):
-            return super().forward(x, state)
+            return super().forward(x, state, chunk)
 
     def run(
         self,

@@ -138,3 +138,18 @@ def test_bad_chunk(bad: Any) -> None:
     net, _ = _counted()
     with pytest.raises(ValueError, match="chunk="):
         net(torch.rand(3, 2, 6), chunk=bad)
+
+
+def test_bayesian_layers_see_one_weight_sample_per_sequence() -> None:
+    from neurosim.transforms.bayes import bayesian
+
+    torch.manual_seed(0)
+    base = Sequential(Linear(6, 12), LIF.from_beta(0.9, v_th=0.3), Linear(12, 4), IF(v_th=0.3))
+    net = bayesian(base, components=2, prior_std=1.0, init_std=0.3)
+    x = (torch.rand(16, 3, 6) < 0.5).float()
+    with torch.no_grad():
+        d = net.draw(generator=torch.Generator().manual_seed(1))
+        assert torch.equal(net(x, chunk=3, draw=d), net(x, chunk=0, draw=d))
+        plain = Sequential(*net.layers)  # outside a BayesianSequential: a draw per call
+        assert not network.time_local(plain[0])
+        assert network.Sequential._auto_chunk(plain, x) == 0
