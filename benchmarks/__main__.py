@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--iters", type=int, help="clean timed steps per measurement (default 7; quick 2)"
     )
-    p.add_argument("--warmup", type=int, help="untimed steps first (default 1)")
+    p.add_argument("--warmup", type=int, help="untimed steps first (default 3; quick 1)")
     p.add_argument(
         "--budget",
         type=float,
@@ -143,7 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         cases = [c for c in cases if args.only in c.name]
     timing = Settings(
-        warmup=args.warmup if args.warmup is not None else 1,
+        # 3 untimed steps: glibc's mmap and trim thresholds adapt to a step's large buffers
+        # over the first steps (page faults on every large buffer until then), for every
+        # library alike
+        warmup=args.warmup if args.warmup is not None else (1 if args.quick else 3),
         iters=args.iters or (2 if args.quick else 7),
         min_iters=1 if args.quick else 3,
         budget_s=args.budget or 15.0,

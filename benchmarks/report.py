@@ -206,14 +206,15 @@ def markdown(data: dict[str, Any]) -> str:
     out.append(f"- date: {meta['date']}; suite wall time {meta.get('wall_s', 0):.0f} s")
     out.append(f"- machine: {meta['machine']}")
     o = meta["options"]
+    warm = f"{o['warmup']} warm-up step{'s' if o['warmup'] != 1 else ''}"
     out.append(
         f"- timing: one child process per case and library, torch threads {o['threads']}, "
-        f"{o['warmup']} warm-up step, then the median of {o['iters']} steps run while no "
+        f"{warm}, then the median of {o['iters']} steps run while no "
         f"other process competed for the cores (stall < {100 * o['clean']:.0f} %; "
         f"up to {o['max_steps_factor'] * o['iters']} steps or {o['budget_s']:g} s tried)"
         if o["clean"] <= 1
         else f"- timing: one child process per case and library, torch threads "
-        f"{o['threads']}, {o['warmup']} warm-up step, median of {o['iters']} steps"
+        f"{o['threads']}, {warm}, median of {o['iters']} steps"
     )
     vers = ", ".join(f"{DISPLAY[k]} {v or 'not installed'}" for k, v in meta["versions"].items())
     out.append(f"- versions: {vers}")

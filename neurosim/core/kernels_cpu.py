@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from neurosim.core import buffers
 from neurosim.core import surrogate as sg
 
 __all__ = ["RESET_CODES", "SURROGATE_CODES", "available", "lif_compiled", "unsupported"]
@@ -301,8 +302,8 @@ class _LIFCompiled(torch.autograd.Function):
         xf = x.expand((n_steps, *shape)).reshape(n_steps, -1).contiguous()
         b, th, v, s = (_per_neuron(t, shape) for t in (beta, v_th, v0, s0))
         keep_h = membrane or grad
-        spikes = torch.empty_like(xf)
-        h = torch.empty_like(xf) if keep_h else xf.new_empty((1, xf.shape[1]))
+        spikes = buffers.take(xf.shape, xf.dtype)
+        h = buffers.take(xf.shape, xf.dtype) if keep_h else xf.new_empty((1, xf.shape[1]))
         xn = _np(xf)
         args = (xn, _np(b), _np(th), _np(v), _np(s), code, _scalar(v_reset, xn))
         _run(_fwd, *args, _scalar(1.0, xn), keep_h, _np(spikes), _np(h))
@@ -343,7 +344,7 @@ class _LIFCompiled(torch.autograd.Function):
         # ∂L/∂h overwrites h step by step (each step of h is read before its gradient is
         # written) unless h is the membrane trace handed to the caller or the graph is kept
         # for another backward (``retain_graph=True``)
-        dh = h if not membrane and not _keeps_graph() else torch.empty_like(h)
+        dh = h if not membrane and not _keeps_graph() else buffers.take(h.shape, h.dtype)
         gb = torch.empty(n if need_beta else 0, dtype=h.dtype)
         gt = torch.empty(n if need_vth else 0, dtype=h.dtype)
         grads = [flat(g_spikes, True), flat(g_mem, True), flat(g_v_last, False)]

@@ -11,10 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neurosim.core import event
+from neurosim.core import dense, event
 
 __all__ = [
     "AvgPool2d",
@@ -80,7 +79,7 @@ class Linear(nn.Linear):
                 f"[T, B, {self.in_features}], got shape {_shape(x)}"
             )
         y = event.maybe_linear(self, x)  # event-driven when x is sparse spikes and no grad
-        return F.linear(x, self.weight, self.bias) if y is None else y
+        return dense.linear(x, self.weight, self.bias) if y is None else y
 
 
 class Conv2d(nn.Conv2d):
