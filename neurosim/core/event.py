@@ -42,35 +42,37 @@ Measurements: this project's CPU (2 cores shared with other jobs, AVX-512, oneDN
 ``torch.set_num_threads(2)``, float32, no_grad, through the layers' ``forward``; median of
 20 interleaved iterations (dense, event, auto) in ms, repeated until steady.
 
-Linear. The ``[T·B, in]`` spikes are scanned once for their nonzeros (the float bits viewed
-as int32: 1.2-1.7x faster than the float scan), giving flat indices sorted by row; each row
-is one bag of active input indices, and ``F.embedding_bag(mode="sum")`` sums the selected
-rows of the table ``Wᵀ`` (``[in, out]``, made contiguous once per call: 0.3 ms for
-784×1000, not cached because in-place edits through ``.data`` would not be noticed); the
-bias is added once. Alternatives measured at densities 0.5/0.1/0.02/0.005 (an earlier
-version of this path, ms 136/11.4/5.7/4.5): ``torch.sparse.mm`` with a CSR view of the
-spikes 195/18.4/7.0/5.2 (and a beta-feature warning), COO ``sparse.addmm`` 785/157/35/11,
-``embedding_bag`` on the strided ``W.t()`` 800/159/37/13. Gathering the active rows for
-``index_add_`` materialises an ``nnz × out`` matrix (1 GB at density 0.1) and was dropped.
-FC 784→1000, input ``[25, 128, 784]``:
+Linear. With numba (a dependency; ``neurosim.core.event_scan``) the ``[T·B, in]`` spikes are
+scanned in two compiled passes: each row's count of ones (any other nonzero value sends the
+call to dense), then each row's column indices at its offset — one bag of active inputs per
+row. ``F.embedding_bag(mode="sum")`` sums the selected rows of the table ``Wᵀ`` (``[in,
+out]``, 0.3 ms to make for 784×1000: made once per call, or once per ``Sequential.forward``
+streaming its chunks, see :func:`reuse_tables`), and the bias is added once. Without numba,
+``nonzero`` on the float bits viewed as integers gives flat indices sorted by row, and a
+``searchsorted`` the bag offsets (1.2-1.6 ms more at 784×3200). Rejected alternatives (at
+densities 0.5/0.1/0.02/0.005 on an earlier version, ms 136/11.4/5.7/4.5): ``torch.sparse.mm``
+with a CSR view of the spikes 195/18.4/7.0/5.2, COO ``sparse.addmm`` 785/157/35/11,
+``embedding_bag`` on the strided ``W.t()`` 800/159/37/13, gathering the active rows for
+``index_add_`` (an ``nnz × out`` matrix: 1 GB at density 0.1), and a compiled loop adding the
+table rows itself (no faster than ``embedding_bag``: 2.8 vs 3.1 ms at 0.02, slower above).
+Input ``[25, 128, in]``, dense / event ms and their ratio (2026-11-29, compiled scan):
 
-==========  ========  ========  =============  =============================
-density     dense     event     event / dense  auto (default threshold 0.23)
-==========  ========  ========  =============  =============================
-0.5         23.5      41.9      1.79           23.6 (dense)
-0.3         23.8      24.1      1.01           24.3 (dense)
-0.2         23.7      15.0      0.64           15.3
-0.1         23.8      8.8       0.37           8.8
-0.05        23.5      5.7       0.24           5.7
-0.02        23.2      3.8       0.16           3.8
-0.005       23.3      2.7       0.12           2.7
-==========  ========  ========  =============  =============================
+=========  ==============  ==============  ==============  ==============  ==============
+density    784→1000        784→300         784→100         784→30          1000→10
+=========  ==============  ==============  ==============  ==============  ==============
+0.5        23.7/39.5 1.67  7.39/13.4 1.82  2.59/7.96 3.08  1.36/6.27 4.61  0.77/7.90 10.2
+0.3        23.9/22.0 0.92  7.53/7.28 0.97  2.61/4.92 1.89  1.39/4.22 3.03  0.77/5.25 6.79
+0.2        23.4/13.2 0.57  7.58/5.03 0.66  2.58/3.41 1.32  1.37/2.90 2.12  0.78/3.66 4.67
+0.1        23.4/7.34 0.31  7.52/2.82 0.38  2.64/1.99 0.75  1.38/1.74 1.26  (noisy)
+0.05       23.5/4.63 0.20  7.79/1.88 0.24  2.65/1.29 0.49  1.39/1.17 0.84  (noisy)
+0.02       23.4/2.73 0.12  7.76/1.20 0.15  2.65/0.88 0.33  1.39/0.81 0.58  0.77/0.97 1.26
+=========  ==============  ==============  ==============  ==============  ==============
 
-The crossover is ≈0.3 for 1000 outputs, but the event path pays a scan of the input that
-the matmul amortises over ``out`` outputs: measured crossovers 784→300 ≈0.25, 784→100 ≈0.07,
-784→10 ≈0.02. Hence the default ``LINEAR_THRESHOLD · (1 − LINEAR_MIN_OUT/out)`` = 0.23,
-0.18, 0.05 and 0 for these widths. Deciding in auto mode costs ~0.2-0.4 ms when it falls
-back to dense.
+The event path pays a scan of the input that the matmul amortises over ``out`` outputs, so
+narrow layers need sparser input: crossovers ≈0.32 (1000 outputs), ≈0.3 (300), ≈0.14 (100),
+≈0.06 (30), below 0.02 (10). The default ``LINEAR_THRESHOLD · out / (out +
+LINEAR_HALF_OUT)`` (0.26, 0.19, 0.11, 0.045, 0.017 for these widths) stays below each.
+Deciding in auto mode costs one ``sum`` over the input (~0.06 ms) when it falls back to dense.
 
 Conv2d. Each active input ``(n, c, iy, ix)`` and kernel tap ``(ky, kx)`` contributes
 ``W[:, c, ky, kx]`` to the output pixel it reaches (stride, padding, dilation and groups
@@ -118,11 +120,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from neurosim.core import event_scan, kernels_cpu
+
 __all__ = [
     "CONV2D_MIN_FAN_IN",
     "CONV2D_MIN_OUT",
     "CONV2D_THRESHOLD",
-    "LINEAR_MIN_OUT",
+    "LINEAR_HALF_OUT",
     "LINEAR_THRESHOLD",
     "Mode",
     "conv2d_events",
@@ -132,15 +136,16 @@ __all__ = [
     "maybe_conv2d",
     "maybe_linear",
     "mode",
+    "reuse_tables",
     "threshold",
 ]
 
 Mode = Literal["auto", "dense", "event"]
 
 #: Largest default ``event_threshold`` of a Linear layer (approached for wide outputs).
-LINEAR_THRESHOLD = 0.25
-#: Output width at or below which a Linear layer's default threshold is 0 (always dense).
-LINEAR_MIN_OUT = 80
+LINEAR_THRESHOLD = 0.3
+#: Output width at which a Linear layer's default threshold is half of ``LINEAR_THRESHOLD``.
+LINEAR_HALF_OUT = 170
 #: Default ``event_threshold`` of a Conv2d layer with stride 1, at least
 #: :data:`CONV2D_MIN_OUT` output channels per group and at least :data:`CONV2D_MIN_FAN_IN`
 #: inputs per output (``in_channels/groups · kh · kw``); other conv layers default to 0.
@@ -181,16 +186,17 @@ def default_threshold(layer: nn.Module) -> float:
     """The density below which ``layer`` takes the event path when it has no
     ``event_threshold`` of its own (measured; see the module docstring).
 
-    Linear: ``LINEAR_THRESHOLD · (1 − LINEAR_MIN_OUT / out_features)``, at least 0. The
-    event path pays a scan of the input (``O(in)`` per row) that the dense matmul amortises
-    over ``out`` outputs, so narrow layers need sparser input to win (measured crossovers:
-    ≈0.3 for 784→1000, ≈0.25 for 784→300, ≈0.07 for 784→100, ≈0.02 for 784→10).
+    Linear: ``LINEAR_THRESHOLD · out / (out + LINEAR_HALF_OUT)``. The event path pays a
+    scan of the input (``O(in)`` per row) that the dense matmul amortises over ``out``
+    outputs, so narrow layers need sparser input to win (measured crossovers: ≈0.32 for
+    784→1000, ≈0.3 for 784→300, ≈0.14 for 784→100, ≈0.06 for 784→30, < 0.02 for 1000→10).
     Conv2d: :data:`CONV2D_THRESHOLD` for stride 1, ≥ :data:`CONV2D_MIN_OUT` output channels
     per group and ≥ :data:`CONV2D_MIN_FAN_IN` inputs per output, else 0: smaller or strided
     convs were at best even with the dense conv at density 0.005. Other layers: 0.
     """
     if isinstance(layer, nn.Linear):
-        return max(0.0, LINEAR_THRESHOLD * (1.0 - LINEAR_MIN_OUT / layer.out_features))
+        out = layer.out_features
+        return LINEAR_THRESHOLD * out / (out + LINEAR_HALF_OUT)
     if isinstance(layer, nn.Conv2d):
         kh, kw = layer.kernel_size
         fan_in = layer.in_channels // layer.groups * kh * kw
@@ -222,21 +228,28 @@ def _eligible(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
     return not (torch.jit.is_tracing() or torch.compiler.is_compiling())
 
 
-def _active(layer: nn.Module, x: Tensor) -> Tensor | None:
-    """Sorted flat indices of the nonzeros of ``x`` (contiguous order) if the event path
-    should run, else ``None``."""
+def _wanted(layer: nn.Module, x: Tensor) -> bool:
+    """The mode and, under ``"auto"``, the density say the event path should run."""
     m = _mode.get()
     if m == "dense":
-        return None
+        return False
     if m == "auto":
         limit = threshold(layer)
         if limit <= 0.0 or x.device.type != "cpu":
-            return None
+            return False
         # for 0/1 input the sum is the number of ones; one branch-free pass (count_nonzero
         # is branchy: 5 ms instead of 0.06 ms at density 0.5 on [25, 128, 784]). Any other
-        # input is caught by the binarity check below; NaN sums compare False and go dense.
+        # input is caught by the binarity check; NaN sums compare False and go dense.
         if not float(x.sum()) < limit * x.numel():
-            return None
+            return False
+    return True
+
+
+def _active(layer: nn.Module, x: Tensor) -> Tensor | None:
+    """Sorted flat indices of the nonzeros of ``x`` (contiguous order) if the event path
+    should run, else ``None``."""
+    if not _wanted(layer, x):
+        return None
     flat = x.reshape(-1)
     # scan the bit patterns as integers: ~1.2-1.7x faster than the float scan; -0.0 is then
     # "active" but fails the binarity check below (dense path), as NaN or 0.5 do
@@ -247,17 +260,61 @@ def _active(layer: nn.Module, x: Tensor) -> Tensor | None:
     return idx
 
 
-def linear_events(idx: Tensor, n_rows: int, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """``F.linear(s, weight, bias)`` for binary ``s [n_rows, in]`` given the sorted flat
-    indices ``idx`` of its ones; returns ``[n_rows, out]``."""
-    n_in = weight.shape[1]
+_tables: ContextVar[dict[int, tuple[Tensor, int, Tensor]] | None] = ContextVar(
+    "neurosim_event_tables", default=None
+)
+
+
+@contextmanager
+def reuse_tables() -> Iterator[None]:
+    """Inside the block a Linear's table ``Wᵀ`` is made once per weight tensor and reused
+    (``Sequential.forward`` wraps its chunks in this: 0.3 ms per 784×1000 table and chunk).
+    A weight changed in place through torch bumps its version and gets a new table; a new
+    weight tensor (a parametrized weight is recomputed on every access) is a new key."""
+    token = _tables.set({})
+    try:
+        yield
+    finally:
+        _tables.reset(token)
+
+
+def _table(weight: Tensor) -> Tensor:
+    cache = _tables.get()
+    if cache is None:
+        return weight.t().contiguous()
+    hit = cache.get(id(weight))
+    if hit is not None and hit[0] is weight and hit[1] == weight._version:
+        return hit[2]
+    table = weight.t().contiguous()
+    cache[id(weight)] = (weight, weight._version, table)
+    return table
+
+
+def _bags(layer: nn.Linear, x: Tensor) -> tuple[Tensor, Tensor] | None:
+    """``(columns, offsets)`` of the ones of ``x`` viewed as ``[rows, in]`` (row r's active
+    inputs are ``columns[offsets[r]:offsets[r + 1]]``) if the event path should run, else
+    ``None``: the compiled scan where it runs, else ``nonzero`` and ``searchsorted``."""
+    n_in = layer.in_features
+    if x.device.type == "cpu" and kernels_cpu.numba is not None:
+        if not _wanted(layer, x):
+            return None
+        return event_scan.bags(x.reshape(-1, n_in).contiguous())
+    idx = _active(layer, x)
+    if idx is None:
+        return None
+    n_rows = x.numel() // n_in
     if (n_rows + 1) * n_in < 2**31:
         idx = idx.int()  # int32 indices: faster arithmetic and embedding_bag
-    # bag r (row r of s) is idx[offsets[r]:offsets[r + 1]]
     bounds = torch.arange(0, (n_rows + 1) * n_in, n_in, dtype=idx.dtype, device=idx.device)
     offsets = torch.searchsorted(idx, bounds, out_int32=idx.dtype == torch.int32)
-    table = weight.t().contiguous()  # [in, out]; embedding_bag is slow on the strided W.t()
-    y = F.embedding_bag(idx % n_in, table, offsets, mode="sum", include_last_offset=True)
+    return idx % n_in, offsets
+
+
+def linear_events(cols: Tensor, offsets: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``F.linear(s, weight, bias)`` for binary ``s [rows, in]`` given the bags of its ones
+    (row r's active inputs ``cols[offsets[r]:offsets[r + 1]]``); returns ``[rows, out]``."""
+    table = _table(weight)  # [in, out]; embedding_bag is slow on the strided W.t()
+    y = F.embedding_bag(cols, table, offsets, mode="sum", include_last_offset=True)
     if bias is not None:
         y.add_(bias)
     return y
@@ -267,11 +324,10 @@ def maybe_linear(layer: nn.Linear, x: Tensor) -> Tensor | None:
     """Event-driven ``layer(x)`` for ``x [..., in]``, or ``None`` for the dense path."""
     if not _eligible(x, layer.weight, layer.bias):
         return None
-    idx = _active(layer, x)
-    if idx is None:
-        return None
-    n_rows = x.numel() // layer.in_features
-    y = linear_events(idx, n_rows, layer.weight, layer.bias)
+    found = _bags(layer, x)
+    if found is None:
+        return None  # dense: by mode or density, or some nonzero value is not exactly 1
+    y = linear_events(*found, layer.weight, layer.bias)
     return y.view(*x.shape[:-1], layer.out_features)
 
 

@@ -162,6 +162,14 @@ def _d_vth(mode: int, s: Any, b: Any, zero: Any) -> Any:
     return zero
 
 
+@_inline
+def _block(p: Any, lo: int, hi: int) -> Any:
+    """A parameter's values for neurons lo…hi−1: one value for all, or one per neuron."""
+    if p.shape[0] == 1:
+        return np.full(hi - lo, p[0])
+    return p[lo:hi]
+
+
 @_jit
 def _fwd(x, beta, vth, v0, s0, mode, vr, one, keep_h, spikes, h):  # type: ignore[no-untyped-def]
     n_steps, n = x.shape
@@ -170,7 +178,7 @@ def _fwd(x, beta, vth, v0, s0, mode, vr, one, keep_h, spikes, h):  # type: ignor
         hi = min(n, lo + BLOCK)
         v = v0[lo:hi].copy()
         s = s0[lo:hi].copy()
-        b, th = beta[lo:hi], vth[lo:hi]
+        b, th = _block(beta, lo, hi), _block(vth, lo, hi)
         for t in range(n_steps):
             xt, st = x[t, lo:hi], spikes[t, lo:hi]
             for i in range(hi - lo):
@@ -198,7 +206,7 @@ def _bwd(  # type: ignore[no-untyped-def]
         lo = blk * BLOCK
         hi = min(n, lo + BLOCK)
         m = hi - lo
-        b, th = beta[lo:hi], vth[lo:hi]
+        b, th = _block(beta, lo, hi), _block(vth, lo, hi)
         nxt = np.zeros(m, h.dtype)  # dh_{t+1}
         g = np.empty(m, h.dtype)  # surrogate'(h_t − v_th)
         gsum = np.empty(m, h.dtype)  # ∂L/∂s_t
@@ -279,6 +287,12 @@ def _per_neuron(t: Tensor, shape: torch.Size) -> Tensor:
     return t.expand(shape).reshape(-1).contiguous()
 
 
+def _param(t: Tensor, shape: torch.Size) -> Tensor:
+    """As ``_per_neuron``, but a single value stays one value (``[1]``): the kernels spread it
+    over each block of neurons."""
+    return t.reshape(1).contiguous() if t.numel() == 1 else _per_neuron(t, shape)
+
+
 def _scalar(value: float, like: np.ndarray) -> Any:
     return like.dtype.type(value)
 
@@ -300,7 +314,8 @@ class _LIFCompiled(torch.autograd.Function):
         n_steps = x.shape[0]
         shape = torch.broadcast_shapes(x.shape[1:], v0.shape, s0.shape, beta.shape, v_th.shape)
         xf = x.expand((n_steps, *shape)).reshape(n_steps, -1).contiguous()
-        b, th, v, s = (_per_neuron(t, shape) for t in (beta, v_th, v0, s0))
+        b, th = _param(beta, shape), _param(v_th, shape)
+        v, s = _per_neuron(v0, shape), _per_neuron(s0, shape)
         keep_h = membrane or grad
         spikes = buffers.take(xf.shape, xf.dtype)
         h = buffers.take(xf.shape, xf.dtype) if keep_h else xf.new_empty((1, xf.shape[1]))

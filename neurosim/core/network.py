@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import parametrize
 
+from neurosim.core import event
 from neurosim.core.layers import (
     ELEMENTWISE,
     AvgPool2d,
@@ -214,12 +215,13 @@ class Sequential(nn.Module):
         if chunk == 0 or chunk >= n_steps:
             return self._forward_all(x, states)
         outputs, t0 = [], 0
-        while t0 < n_steps:
-            # the first chunk measures the widest layer's output per step; the rest follow it
-            outputs.append(self._forward_all(x[t0 : t0 + chunk], states))
-            t0 += chunk
-            if len(outputs) == 1 and self._widest_step is not None:
-                chunk = max(1, CHUNK_BYTES // self._widest_step)
+        with event.reuse_tables():  # weights cannot change between the chunks of one call
+            while t0 < n_steps:
+                # the first chunk measures the widest output per step; the rest follow it
+                outputs.append(self._forward_all(x[t0 : t0 + chunk], states))
+                t0 += chunk
+                if len(outputs) == 1 and self._widest_step is not None:
+                    chunk = max(1, CHUNK_BYTES // self._widest_step)
         return torch.cat(outputs)
 
     def _forward_all(self, x: Tensor, states: list[Any]) -> Tensor:

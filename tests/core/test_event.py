@@ -366,10 +366,11 @@ def test_conv_threshold_picks_path_by_density(calls: Counter[str]) -> None:
 
 def test_default_thresholds() -> None:
     assert event.default_threshold(Linear(784, 1000)) == pytest.approx(
-        event.LINEAR_THRESHOLD * (1 - event.LINEAR_MIN_OUT / 1000)
+        event.LINEAR_THRESHOLD * 1000 / (1000 + event.LINEAR_HALF_OUT)
     )
-    assert event.default_threshold(Linear(784, 10)) == 0.0  # narrow: always dense
-    assert 0 < event.default_threshold(Linear(10, 100)) < event.LINEAR_THRESHOLD
+    narrow = event.default_threshold(Linear(784, 10))
+    assert 0 < narrow < 0.02  # narrow: only very sparse input
+    assert narrow < event.default_threshold(Linear(10, 100)) < event.LINEAR_THRESHOLD
     assert event.default_threshold(Conv2d(32, 64, 3, padding=1)) == event.CONV2D_THRESHOLD
     assert event.default_threshold(Conv2d(32, 32, 3, padding=1)) == 0.0  # few outputs
     assert event.default_threshold(Conv2d(16, 64, 3, padding=1)) == 0.0  # small fan-in
@@ -402,3 +403,32 @@ def test_mode_context() -> None:
     assert event.current_mode() == "auto"
     with pytest.raises(ValueError, match="event mode"), event.mode("sparse"):  # type: ignore[arg-type]
         pass
+
+
+@pytest.mark.parametrize("p", DENSITIES)
+def test_compiled_scan_equals_torch_scan(p: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The numba scan (event_scan) and the torch scan (nonzero, searchsorted) make the same
+    bags, so the event path's outputs are bitwise equal either way."""
+    from neurosim.core import kernels_cpu
+
+    g = torch.Generator().manual_seed(int(p * 1000))
+    layer = Linear(37, 300)
+    x = _spikes(g, (6, 9, 37), p)
+    with torch.no_grad(), event.mode("event"):
+        compiled = layer(x)
+        monkeypatch.setattr(kernels_cpu, "numba", None)
+        fallback = layer(x)
+    assert torch.equal(compiled, fallback)
+
+
+def test_tables_are_reused_only_while_the_weight_is_unchanged() -> None:
+    layer = Linear(20, 30)
+    x = _spikes(torch.Generator().manual_seed(1), (3, 4, 20), 0.2)
+    with torch.no_grad(), event.mode("event"), event.reuse_tables():
+        first = layer(x)
+        layer.weight.mul_(2.0)  # in place through torch: a new version, a new table
+        second = layer(x)
+        layer.weight = torch.nn.Parameter(layer.weight * 0.5)  # a new tensor
+        third = layer(x)
+    torch.testing.assert_close(second, 2 * first - layer.bias)
+    torch.testing.assert_close(third, first)
