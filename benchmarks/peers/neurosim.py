@@ -1,8 +1,9 @@
 """neurosim: ``ns.Sequential`` of lifted layers and ``LIF.from_beta(0.9, surrogate="atan")``.
 
-Neurons get ``backend="auto"`` when ``ns.LIF`` takes a ``backend`` keyword (the fused
-kernel); otherwise the default time loop runs. Reset: neurosim's default (immediate
-subtraction, reset not detached); the same-spikes check uses snnTorch's convention instead.
+Neurons get ``backend="auto"`` when ``ns.LIF`` takes a ``backend`` keyword (on the CPU the
+numba-compiled LIF loops, else the fused torch kernel); otherwise the default time loop
+runs. Reset: neurosim's default (immediate subtraction, reset not detached); the
+same-spikes check uses snnTorch's convention instead.
 """
 
 from __future__ import annotations

@@ -295,7 +295,7 @@ def _bags(layer: nn.Linear, x: Tensor) -> tuple[Tensor, Tensor] | None:
     inputs are ``columns[offsets[r]:offsets[r + 1]]``) if the event path should run, else
     ``None``: the compiled scan where it runs, else ``nonzero`` and ``searchsorted``."""
     n_in = layer.in_features
-    if x.device.type == "cpu" and kernels_cpu.numba is not None:
+    if x.device.type == "cpu" and kernels_cpu.usable():
         if not _wanted(layer, x):
             return None
         return event_scan.bags(x.reshape(-1, n_in).contiguous())

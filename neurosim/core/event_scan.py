@@ -54,7 +54,7 @@ def bags(x: Tensor) -> tuple[Tensor, Tensor] | None:
     """``(columns, offsets)`` of the ones of ``x [rows, in]`` (int64; row r's columns are
     ``columns[offsets[r]:offsets[r + 1]]``), or ``None`` when some element is neither 0 nor 1
     (``-0.0`` included).
-    ``x``: contiguous CPU float32/float64; numba must be installed (``kernels_cpu.numba``)."""
+    ``x``: contiguous CPU float32/float64; the kernels usable (``kernels_cpu.usable()``)."""
     xs = x.numpy()
     n_rows = xs.shape[0]
     offsets = np.zeros(n_rows + 1, dtype=np.int64)

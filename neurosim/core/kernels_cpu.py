@@ -10,6 +10,13 @@ was returned and the graph is not retained), which saves a fresh ``[T, B, ...]``
 its page faults. Neurons are split into blocks that run on ``torch.get_num_threads()``
 threads.
 
+Forked processes. numba's default threading layer here is GNU OpenMP, which aborts a forked
+child that runs a parallel kernel once the parent has ("fork() called from a process
+already using GNU OpenMP"). A child forked after a kernel ran on that layer therefore runs
+the torch paths instead (same spikes; see ``usable``). Its fork-safe layers were measured
+slower: numba's work queue took 10.8 ms where OpenMP took 7.3 ms for the sparse-inference
+benchmark step, whose chunks make many short kernel calls.
+
 The forward performs the same IEEE operations in the same order as ``neurons._integrate``
 (no fused multiply-add, no fast-math), so spikes, states and membranes are bitwise equal to
 the reference loop's; the backward is the recurrence of ``kernels`` (its docstring has the
@@ -24,6 +31,7 @@ path. The kernels compile on first use (a few seconds, cached on disk by numba).
 from __future__ import annotations
 
 import math
+import os
 import threading
 from typing import Any
 
@@ -35,7 +43,14 @@ from torch.autograd.function import once_differentiable
 from neurosim.core import buffers
 from neurosim.core import surrogate as sg
 
-__all__ = ["RESET_CODES", "SURROGATE_CODES", "available", "lif_compiled", "unsupported"]
+__all__ = [
+    "RESET_CODES",
+    "SURROGATE_CODES",
+    "available",
+    "lif_compiled",
+    "unsupported",
+    "usable",
+]
 
 numba: Any
 try:
@@ -76,9 +91,30 @@ SURROGATE_CODES: dict[type, int] = {
 _lock = threading.Lock()  # numba's default thread pool must not be entered concurrently
 
 
+_pool_started = False  # a parallel kernel has run in this process
+_fork_blocked = False  # forked from a process whose OpenMP pool was running
+
+
+def _after_fork_in_child() -> None:
+    global _fork_blocked, _lock
+    _lock = threading.Lock()
+    if _pool_started and numba is not None and numba.threading_layer() == "omp":
+        _fork_blocked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def available() -> bool:
-    """Whether numba imported (the compiled kernels can run)."""
+    """Whether numba imported (the compiled kernels exist)."""
     return numba is not None
+
+
+def usable() -> bool:
+    """Whether the compiled kernels can run in this process: numba imported, and this is not
+    a child forked after the parent ran them on GNU OpenMP (see the module docstring)."""
+    return numba is not None and not _fork_blocked
 
 
 def surrogate_code(s: sg.Surrogate) -> tuple[int, float, float] | None:
@@ -269,10 +305,12 @@ def _np(t: Tensor) -> np.ndarray:
 
 
 def _run(fn: Any, *args: Any) -> None:
+    global _pool_started
     assert numba is not None
     with _lock:
         numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
         fn(*args)
+        _pool_started = True
 
 
 def _keeps_graph() -> bool:
@@ -400,6 +438,8 @@ def unsupported(
     """Why the compiled kernels cannot run this layer (``None``: they can)."""
     if numba is None:
         return "numba is not installed"
+    if _fork_blocked:
+        return "this process was forked after the parent ran them on GNU OpenMP"
     if x.device.type != "cpu":
         return f"the input is on {x.device.type}, the compiled kernels run on the CPU"
     if x.dtype not in (torch.float32, torch.float64):

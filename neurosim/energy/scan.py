@@ -46,7 +46,7 @@ def scan_events(x: Tensor, n: int) -> tuple[bool, Tensor | None] | None:
     """``(True, ones per column of x viewed as [-1, n])`` (int64 ``[n]``) when every element
     is 0 or 1, ``(False, None)`` when some element is not; ``None`` when ``x`` is not a case
     for the compiled scan (decide with torch)."""
-    if kernels_cpu.numba is None or x.device.type != "cpu" or x.requires_grad:
+    if not kernels_cpu.usable() or x.device.type != "cpu" or x.requires_grad:
         return None
     if x.dtype not in (torch.float32, torch.float64) or x.numel() == 0 or not x.is_contiguous():
         return None

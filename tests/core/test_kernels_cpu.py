@@ -128,3 +128,30 @@ def test_compiled_needs_numba(monkeypatch: pytest.MonkeyPatch) -> None:
         lif_fused(torch.rand(3, 2, 2), None, p, get("atan"), compiled=True)
     s, _, _ = kernels.lif_fused(torch.rand(3, 2, 2), None, p, get("atan"))  # torch node
     assert s.shape == (3, 2, 2)
+
+
+def _lif_sum(x: torch.Tensor, queue: Any) -> None:
+    queue.put((float(LIF.from_beta(0.9, v_th=0.3)(x)[0].sum()), kernels_cpu.usable()))
+
+
+@pytest.mark.skipif(
+    "fork" not in __import__("multiprocessing").get_all_start_methods(), reason="needs fork"
+)
+def test_a_forked_process_runs_the_kernels() -> None:
+    """numba's GNU OpenMP layer aborts a forked child that runs a parallel kernel after the
+    parent did: such a child runs the torch kernel instead, with the same spikes."""
+    import multiprocessing
+
+    x = torch.rand(6, 3, 5, generator=torch.Generator().manual_seed(0))
+    expected = float(LIF.from_beta(0.9, v_th=0.3)(x)[0].sum())  # the pool is now running
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    child = ctx.Process(target=_lif_sum, args=(x, queue))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 0
+    total, usable = queue.get(timeout=10)
+    assert total == expected
+    import numba
+
+    assert usable == (numba.threading_layer() != "omp")
