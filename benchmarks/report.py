@@ -232,7 +232,7 @@ def markdown(data: dict[str, Any]) -> str:
             out.append("- **warning: neurosim's source changed during this run** (mixed versions)")
     out += ["", "Times in ms per step (median); ratio = peer / neurosim (> 1: neurosim faster);"]
     out += [
-        "peak MB = growth of the child process's max RSS over the timed steps;",
+        "peak MB = growth of the child process's max RSS over the warm-up and timed steps;",
         "same spikes = both layers' output spikes identical to neurosim's on the same weights",
         "and input (vs snnTorch with neurosim in snnTorch's reset convention).",
         "\\* = fewer than 3 steps ran without another process competing for the cores",
