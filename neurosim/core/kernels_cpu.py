@@ -134,9 +134,6 @@ def surrogate_code(s: sg.Surrogate) -> tuple[int, float, float] | None:
     return code, s.alpha, s.beta
 
 
-inline = numba.njit(inline="always", fastmath=False)
-
-
 @_inline
 def _integrate(mode: int, v: Any, s: Any, b: Any, th: Any, vr: Any, x: Any) -> Any:
     if mode == 0:  # β·v + x

@@ -210,7 +210,7 @@ class Sequential(nn.Module):
         n_steps = x.shape[0]
         if chunk is None:
             chunk = self._auto_chunk(x)
-        elif chunk < 0 or isinstance(chunk, bool):
+        elif not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 0:
             raise ValueError(f"chunk={chunk!r} is not valid; expected a number of steps >= 0")
         if chunk == 0 or chunk >= n_steps:
             return self._forward_all(x, states)

@@ -108,7 +108,7 @@ def _weighted(events: Tensor, per_unit: list[Tensor]) -> list[Tensor]:
     matmul: 1.45 ms against 0.09 ms on [3200, 1000] float32 spikes)."""
     n = per_unit[0].numel()
     rows = events.reshape(-1, n)
-    exact32 = rows.shape[0] <= _EXACT_F32 and events.dtype != torch.float64
+    exact32 = rows.shape[0] <= _EXACT_F32 and events.dtype == torch.float32
     per_unit_sum = rows.sum(0) if exact32 else rows.sum(0, dtype=torch.float64)
     w = torch.stack([v.reshape(n) for v in per_unit], 1).to(events.device, torch.float64)
     return list((per_unit_sum.to(torch.float64) @ w).unbind())

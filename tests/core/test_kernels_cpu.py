@@ -155,3 +155,33 @@ def test_a_forked_process_runs_the_kernels() -> None:
     import numba
 
     assert usable == (numba.threading_layer() != "omp")
+
+
+def test_everything_runs_without_numba() -> None:
+    """With numba missing (import blocked) the torch paths run: LIF forward and backward,
+    the event-driven Linear, streaming and energy counting."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+sys.modules["numba"] = None  # import numba -> ImportError
+import torch
+import neurosim as ns
+from neurosim.core import kernels_cpu
+assert not kernels_cpu.available() and not kernels_cpu.usable()
+torch.manual_seed(0)
+lif = ns.LIF.from_beta(0.9, v_th=0.5)
+net = ns.Sequential(ns.Linear(20, 400), lif, ns.Linear(400, 3), ns.LIF())
+x = (torch.rand(6, 4, 20) < 0.1).float()
+out = net(x)
+out.sum().backward()
+with torch.no_grad():
+    assert torch.equal(net(x, chunk=2), net(x, chunk=0))
+    run = net.run(x)
+plan = ns.energy.make_plan(run, ns.hardware.load("loihi"))
+print(float(ns.energy.count(run, plan)[0].synops))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.strip()) > 0

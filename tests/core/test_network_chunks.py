@@ -133,7 +133,7 @@ def test_no_chunks_where_results_could_change(case: str, monkeypatch: pytest.Mon
     assert calls == [9]
 
 
-@pytest.mark.parametrize("bad", [-1, True])
+@pytest.mark.parametrize("bad", [-1, True, 2.5, "4"])
 def test_bad_chunk(bad: Any) -> None:
     net, _ = _counted()
     with pytest.raises(ValueError, match="chunk="):

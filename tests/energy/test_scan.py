@@ -66,3 +66,13 @@ def test_counts_equal_with_and_without_the_scan(monkeypatch: pytest.MonkeyPatch)
         assert fast[0].analog == slow[0].analog == (not is_binary(x))
         for a, b in zip(fast, slow, strict=True):
             assert a.as_floats() == b.as_floats()
+
+
+def test_weighted_sums_are_exact_in_half_precision_too() -> None:
+    """Event sums of float16 spikes above 2048 per unit (float16 counts exactly only up to
+    2048) are summed in float64."""
+    from neurosim.energy.counts import _weighted
+
+    events = torch.ones(5000, 3, dtype=torch.float16)
+    (total,) = _weighted(events, [torch.tensor([1.0, 2.0, 3.0])])
+    assert total.item() == 5000 * 6
