@@ -4,12 +4,13 @@
 fresh ``[T, B, in]`` gradient; at training sizes both are large enough that each is paid
 for in page faults every step (``neurosim.core.buffers``). This autograd function computes
 the same products — ``addmm(b, x, Wᵀ)`` forward, ``g W``, ``gᵀ x`` and ``Σ g`` backward — into
-pooled buffers. It stays twice differentiable: when the backward itself is recorded
+pooled buffers (and the weight gradient, which becomes ``.grad`` and returns to the pool
+when that is reset). It is used when the output, the input's gradient or the weight reaches
+``buffers.MIN_BYTES``. It stays twice differentiable: when the backward itself is recorded
 (``create_graph=True``) it uses ordinary differentiable operations.
 
 Used for CPU float32/float64 input, plain tensors (not inside ``torch.func`` transforms,
-tracing or autocast, no forward-mode AD) when the output reaches ``buffers.MIN_BYTES``;
-otherwise ``F.linear`` runs.
+tracing or autocast, no forward-mode AD); otherwise ``F.linear`` runs.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.autograd import forward_ad
 from torch.nn import functional as F
 
@@ -51,7 +52,10 @@ class _PooledLinear(torch.autograd.Function):
             else:
                 g_x = torch.mm(g, weight, out=buffers.take((g.shape[0], x.shape[1]), g.dtype))
         if need_w:
-            g_w = g.t() @ x
+            if torch.is_grad_enabled():
+                g_w = g.t() @ x
+            else:  # becomes the weight's .grad: back to the pool when that is reset
+                g_w = torch.mm(g.t(), x, out=buffers.take(tuple(weight.shape), g.dtype))
         if need_b:
             g_b = g.sum(0)
         return g_x, g_w, g_b
@@ -62,9 +66,14 @@ def _pooled(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
         return False
     if bias is not None and bias.dtype != x.dtype:
         return False
-    if x.numel() // x.shape[-1] * weight.shape[0] * x.element_size() < buffers.MIN_BYTES:
+    rows = x.numel() // x.shape[-1]
+    out_bytes = rows * weight.shape[0] * x.element_size()
+    in_grad_bytes = x.numel() * x.element_size() if x.requires_grad else 0
+    if max(out_bytes, in_grad_bytes, weight.numel() * weight.element_size()) < buffers.MIN_BYTES:
         return False
-    if any(type(t) is not Tensor or _is_transformed(t) for t in (x, weight)):
+    if type(x) is not Tensor or type(weight) not in (Tensor, nn.Parameter):
+        return False  # tensor subclasses (a Parameter weight is fine)
+    if _is_transformed(x) or _is_transformed(weight):
         return False
     if torch.is_autocast_enabled("cpu") or torch.jit.is_tracing():
         return False

@@ -98,3 +98,17 @@ def test_other_cases_take_f_linear() -> None:
         out = forward_ad.unpack_dual(lin(dual))
     torch.testing.assert_close(out.tangent, F.linear(torch.ones_like(x), lin.weight))
     assert lin.half()(x.half()).dtype == torch.float16
+
+
+@pytest.mark.usefixtures("_pool_everything")
+def test_linear_layers_take_the_pooled_product() -> None:
+    """A Linear layer's weight is an nn.Parameter: the pooled function must accept it."""
+    lin = Linear(5, 3)
+    x = torch.randn(2, 4, 5, requires_grad=True)
+    y = lin(x)
+    assert y.grad_fn is not None
+    assert type(y.grad_fn.next_functions[0][0]).__name__ == "_PooledLinearBackward"
+    y.sum().backward()
+    ref = torch.autograd.grad(F.linear(x, lin.weight, lin.bias).sum(), [x, lin.weight])
+    torch.testing.assert_close(x.grad, ref[0])
+    torch.testing.assert_close(lin.weight.grad, ref[1])
