@@ -246,7 +246,8 @@ class LIF(_LIFBase):
     tau_mem: membrane time constant in seconds (scalar or per neuron); dt: step in seconds.
     ``LIF.from_beta(0.9)`` builds the discrete form from the decay per step directly.
     ``learn_beta``/``learn_threshold`` make β (clamped to [0, 1]) and v_th trainable.
-    ``backend`` picks the time loop: ``"auto"`` (fused kernel), ``"fused"`` or ``"loop"``.
+    ``backend`` picks the time loop: ``"auto"`` (compiled CPU kernel where it runs, else the
+    fused torch kernel), ``"compiled"``, ``"fused"`` or ``"loop"`` (see ``Backend``).
     """
 
     def __init__(

@@ -207,8 +207,9 @@ def _check_twice_differentiable(critic: Any, where: str) -> None:
         use_fused = getattr(m, "_use_fused", None)
         if callable(use_fused) and use_fused(probe):
             raise ValueError(
-                f"{where}: critic layer {name} ({type(m).__name__}) runs the fused kernel, "
-                "which cannot be differentiated twice; build it with backend='loop'"
+                f"{where}: critic layer {name} ({type(m).__name__}) runs a fused kernel "
+                "(compiled or torch), which cannot be differentiated twice; build it with "
+                "backend='loop'"
             )
 
 
