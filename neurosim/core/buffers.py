@@ -83,7 +83,7 @@ def take(shape: tuple[int, ...] | torch.Size, dtype: torch.dtype) -> Tensor:
     if block is None:
         block = _new_block(nbytes)
     arr = block.view(_NUMPY[dtype]).reshape(tuple(shape))
-    weakref.finalize(arr, _give_back, block)
+    weakref.finalize(arr, _give_back, block).atexit = False  # nothing to return at exit
     return torch.from_numpy(arr)
 
 
