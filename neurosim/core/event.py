@@ -123,7 +123,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from neurosim.core import event_scan, kernels_cpu
+from neurosim.core import event_scan, jit
 
 __all__ = [
     "CONV2D_MIN_FAN_IN",
@@ -298,7 +298,7 @@ def _bags(layer: nn.Linear, x: Tensor) -> tuple[Tensor, Tensor] | None:
     inputs are ``columns[offsets[r]:offsets[r + 1]]``) if the event path should run, else
     ``None``: the compiled scan where it runs, else ``nonzero`` and ``searchsorted``."""
     n_in = layer.in_features
-    if x.device.type == "cpu" and kernels_cpu.usable():
+    if x.device.type == "cpu" and jit.usable():
         if not _wanted(layer, x):
             return None
         return event_scan.bags(x.reshape(-1, n_in).contiguous())

@@ -17,15 +17,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neurosim.core import kernels_cpu
+from neurosim.core import jit
 
 __all__ = ["bags"]
 
 
-@kernels_cpu._jit
+@jit.jit
 def _count(x, one, counts, bad):  # type: ignore[no-untyped-def]
     n_rows, n = x.shape
-    for r in kernels_cpu.prange(n_rows):
+    for r in jit.prange(n_rows):
         row = x[r]
         c = 0
         b = 0
@@ -38,10 +38,10 @@ def _count(x, one, counts, bad):  # type: ignore[no-untyped-def]
         bad[r] = b
 
 
-@kernels_cpu._jit
+@jit.jit
 def _fill(x, offsets, cols):  # type: ignore[no-untyped-def]
     n_rows, n = x.shape
-    for r in kernels_cpu.prange(n_rows):
+    for r in jit.prange(n_rows):
         row = x[r]
         k = offsets[r]
         for j in range(n):
@@ -54,15 +54,15 @@ def bags(x: Tensor) -> tuple[Tensor, Tensor] | None:
     """``(columns, offsets)`` of the ones of ``x [rows, in]`` (int64; row r's columns are
     ``columns[offsets[r]:offsets[r + 1]]``), or ``None`` when some element is neither 0 nor 1
     (``-0.0`` included).
-    ``x``: contiguous CPU float32/float64; the kernels usable (``kernels_cpu.usable()``)."""
+    ``x``: contiguous CPU float32/float64; the kernels usable (``jit.usable()``)."""
     xs = x.numpy()
     n_rows = xs.shape[0]
     offsets = np.zeros(n_rows + 1, dtype=np.int64)
     bad = np.zeros(n_rows, dtype=np.int8)
-    kernels_cpu._run(_count, xs, xs.dtype.type(1), offsets, bad)
+    jit.run(_count, xs, xs.dtype.type(1), offsets, bad)
     if bad.any():
         return None
     np.cumsum(offsets, out=offsets)
     cols = np.empty(int(offsets[-1]), dtype=np.int64)
-    kernels_cpu._run(_fill, xs, offsets, cols)
+    jit.run(_fill, xs, offsets, cols)
     return torch.from_numpy(cols), torch.from_numpy(offsets)

@@ -10,12 +10,7 @@ was returned and the graph is not retained), which saves a fresh ``[T, B, ...]``
 its page faults. Neurons are split into blocks that run on ``torch.get_num_threads()``
 threads.
 
-Forked processes. numba's default threading layer here is GNU OpenMP, which aborts a forked
-child that runs a parallel kernel once the parent has ("fork() called from a process
-already using GNU OpenMP"). A child forked after a kernel ran on that layer therefore runs
-the torch paths instead (same spikes; see ``usable``). Its fork-safe layers were measured
-slower: numba's work queue took 10.8 ms where OpenMP took 7.3 ms for the sparse-inference
-benchmark step, whose chunks make many short kernel calls.
+Threads, numba's cache and forked processes: ``neurosim.core.jit``.
 
 The forward performs the same IEEE operations in the same order as ``neurons._integrate``
 (no fused multiply-add, no fast-math), so spikes, states and membranes are bitwise equal to
@@ -31,8 +26,6 @@ path. The kernels compile on first use (a few seconds, cached on disk by numba).
 from __future__ import annotations
 
 import math
-import os
-import threading
 from typing import Any
 
 import numpy as np
@@ -40,36 +33,10 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from neurosim.core import buffers
+from neurosim.core import buffers, jit
 from neurosim.core import surrogate as sg
 
-__all__ = [
-    "RESET_CODES",
-    "SURROGATE_CODES",
-    "available",
-    "lif_compiled",
-    "unsupported",
-    "usable",
-]
-
-numba: Any
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is a dependency; this keeps torch-only use
-    numba = None
-
-
-def _identity(f: Any) -> Any:
-    return f
-
-
-_jit: Any = _identity
-_inline: Any = _identity
-prange: Any = range
-if numba is not None:
-    _jit = numba.njit(parallel=True, cache=True, fastmath=False, boundscheck=False)
-    _inline = numba.njit(inline="always", fastmath=False)
-    prange = numba.prange
+__all__ = ["RESET_CODES", "SURROGATE_CODES", "lif_compiled", "unsupported"]
 
 #: Neurons per block: state of a block stays in L1 while the block walks through T.
 BLOCK = 2048
@@ -87,34 +54,6 @@ SURROGATE_CODES: dict[type, int] = {
     sg.StraightThrough: 4,
     sg.S2NN: 5,
 }
-
-_lock = threading.Lock()  # numba's default thread pool must not be entered concurrently
-
-
-_pool_started = False  # a parallel kernel has run in this process
-_fork_blocked = False  # forked from a process whose OpenMP pool was running
-
-
-def _after_fork_in_child() -> None:
-    global _fork_blocked, _lock
-    _lock = threading.Lock()
-    if _pool_started and numba is not None and numba.threading_layer() == "omp":
-        _fork_blocked = True
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
-def available() -> bool:
-    """Whether numba imported (the compiled kernels exist)."""
-    return numba is not None
-
-
-def usable() -> bool:
-    """Whether the compiled kernels can run in this process: numba imported, and this is not
-    a child forked after the parent ran them on GNU OpenMP (see the module docstring)."""
-    return numba is not None and not _fork_blocked
 
 
 def surrogate_code(s: sg.Surrogate) -> tuple[int, float, float] | None:
@@ -134,7 +73,7 @@ def surrogate_code(s: sg.Surrogate) -> tuple[int, float, float] | None:
     return code, s.alpha, s.beta
 
 
-@_inline
+@jit.inline
 def _integrate(mode: int, v: Any, s: Any, b: Any, th: Any, vr: Any, x: Any) -> Any:
     if mode == 0:  # β·v + x
         return b * v + x
@@ -145,7 +84,7 @@ def _integrate(mode: int, v: Any, s: Any, b: Any, th: Any, vr: Any, x: Any) -> A
     return b * (v - s * (v - vr)) + x  # β·(v + s·(v_r − v)) + x
 
 
-@_inline
+@jit.inline
 def _sgrad_row(kind: int, h: Any, th: Any, p1: Any, p2: Any, one: Any, g: Any) -> None:
     """``g = surrogate'(h − v_th)`` for one step of a block (one branch, then a plain loop)."""
     zero = one - one
@@ -175,7 +114,7 @@ def _sgrad_row(kind: int, h: Any, th: Any, p1: Any, p2: Any, one: Any, g: Any) -
             g[i] = p1 * e * (one - e) if u < zero else p2 / (max(u, zero) + one)
 
 
-@_inline
+@jit.inline
 def _d_beta(mode: int, v: Any, s: Any, th: Any, vr: Any) -> Any:
     """∂f/∂β at the state (v, s), f being a step's h minus its input."""
     if mode == 1:
@@ -185,7 +124,7 @@ def _d_beta(mode: int, v: Any, s: Any, th: Any, vr: Any) -> Any:
     return v
 
 
-@_inline
+@jit.inline
 def _d_vth(mode: int, s: Any, b: Any, zero: Any) -> Any:
     """∂f/∂v_th at the state (v, s): the subtractive reset's threshold."""
     if mode == 1:
@@ -195,7 +134,7 @@ def _d_vth(mode: int, s: Any, b: Any, zero: Any) -> Any:
     return zero
 
 
-@_inline
+@jit.inline
 def _block(p: Any, lo: int, hi: int) -> Any:
     """A parameter's values for neurons lo…hi−1: one value for all, or one per neuron."""
     if p.shape[0] == 1:
@@ -203,10 +142,10 @@ def _block(p: Any, lo: int, hi: int) -> Any:
     return p[lo:hi]
 
 
-@_jit
+@jit.jit
 def _fwd(x, beta, vth, v0, s0, mode, vr, one, keep_h, spikes, h):  # type: ignore[no-untyped-def]
     n_steps, n = x.shape
-    for blk in prange((n + BLOCK - 1) // BLOCK):
+    for blk in jit.prange((n + BLOCK - 1) // BLOCK):
         lo = blk * BLOCK
         hi = min(n, lo + BLOCK)
         v = v0[lo:hi].copy()
@@ -226,7 +165,7 @@ def _fwd(x, beta, vth, v0, s0, mode, vr, one, keep_h, spikes, h):  # type: ignor
             h[0, lo:hi] = v
 
 
-@_jit
+@jit.jit
 def _bwd(  # type: ignore[no-untyped-def]
     h, g_s, g_m, g_vl, g_sl, v0, s0, beta, vth, mode, vr, detach, kind, p1, p2, one, dh, gb, gt
 ):
@@ -235,7 +174,7 @@ def _bwd(  # type: ignore[no-untyped-def]
     has_gs, has_gm = g_s.shape[0] > 0, g_m.shape[0] > 0
     has_vl, has_sl = g_vl.shape[0] > 0, g_sl.shape[0] > 0
     need_b, need_t = gb.shape[0] > 0, gt.shape[0] > 0
-    for blk in prange((n + BLOCK - 1) // BLOCK):
+    for blk in jit.prange((n + BLOCK - 1) // BLOCK):
         lo = blk * BLOCK
         hi = min(n, lo + BLOCK)
         m = hi - lo
@@ -301,15 +240,6 @@ def _np(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def _run(fn: Any, *args: Any) -> None:
-    global _pool_started
-    assert numba is not None
-    with _lock:
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-        fn(*args)
-        _pool_started = True
-
-
 def _keeps_graph() -> bool:
     """Whether the running backward keeps the graph (``retain_graph=True``); torch's own
     ahead-of-time autograd asks the same private function. True when it is missing."""
@@ -356,7 +286,7 @@ class _LIFCompiled(torch.autograd.Function):
         h = buffers.take(xf.shape, xf.dtype) if keep_h else xf.new_empty((1, xf.shape[1]))
         xn = _np(xf)
         args = (xn, _np(b), _np(th), _np(v), _np(s), code, _scalar(v_reset, xn))
-        _run(_fwd, *args, _scalar(1.0, xn), keep_h, _np(spikes), _np(h))
+        jit.run(_fwd, *args, _scalar(1.0, xn), keep_h, _np(spikes), _np(h))
         ctx.spec, ctx.shape, ctx.x_shape = spec, shape, x.shape
         ctx.state_shapes = (v0.shape, s0.shape)
         ctx.set_materialize_grads(False)
@@ -401,7 +331,7 @@ class _LIFCompiled(torch.autograd.Function):
         grads.append(flat(g_s_last, False))
         state = (_np(v0), _np(s0), _np(b), _np(th), code, _scalar(v_reset, hn), detach, kind)
         consts = (_scalar(p1, hn), _scalar(p2, hn), _scalar(1.0, hn))
-        _run(_bwd, hn, *grads, *state, *consts, _np(dh), _np(gb), _np(gt))
+        jit.run(_bwd, hn, *grads, *state, *consts, _np(dh), _np(gb), _np(gt))
         if dh is h:  # any later use of the saved h fails loudly instead of reading ∂L/∂h
             torch.autograd.graph.increment_version(h)
 
@@ -433,10 +363,9 @@ def unsupported(
     x: Tensor, surrogate: sg.Surrogate, recurrent: bool, smooth_forward: bool
 ) -> str | None:
     """Why the compiled kernels cannot run this layer (``None``: they can)."""
-    if numba is None:
-        return "numba is not installed"
-    if _fork_blocked:
-        return "this process was forked after the parent ran them on GNU OpenMP"
+    why = jit.why_unusable()
+    if why is not None:
+        return why
     if x.device.type != "cpu":
         return f"the input is on {x.device.type}, the compiled kernels run on the CPU"
     if x.dtype not in (torch.float32, torch.float64):

@@ -17,17 +17,17 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from neurosim.core import kernels_cpu
+from neurosim.core import jit
 
 __all__ = ["scan_events"]
 
 _ROWS = 256  # rows per block of the scan
 
 
-@kernels_cpu._jit
+@jit.jit
 def _scan(x, one, counts, flags):  # type: ignore[no-untyped-def]
     n_rows, n = x.shape
-    for blk in kernels_cpu.prange((n_rows + _ROWS - 1) // _ROWS):
+    for blk in jit.prange((n_rows + _ROWS - 1) // _ROWS):
         lo = blk * _ROWS
         hi = min(n_rows, lo + _ROWS)
         acc = np.zeros(n, np.int32)
@@ -46,7 +46,7 @@ def scan_events(x: Tensor, n: int) -> tuple[bool, Tensor | None] | None:
     """``(True, ones per column of x viewed as [-1, n])`` (int64 ``[n]``) when every element
     is 0 or 1, ``(False, None)`` when some element is not; ``None`` when ``x`` is not a case
     for the compiled scan (decide with torch)."""
-    if not kernels_cpu.usable() or x.device.type != "cpu" or x.requires_grad:
+    if not jit.usable() or x.device.type != "cpu" or x.requires_grad:
         return None
     if x.dtype not in (torch.float32, torch.float64) or x.numel() == 0 or not x.is_contiguous():
         return None
@@ -54,7 +54,7 @@ def scan_events(x: Tensor, n: int) -> tuple[bool, Tensor | None] | None:
     n_blocks = (rows.shape[0] + _ROWS - 1) // _ROWS
     counts = np.zeros((n_blocks, n), dtype=np.int64)
     flags = np.zeros(n_blocks, dtype=np.int64)
-    kernels_cpu._run(_scan, rows, rows.dtype.type(1), counts, flags)
+    jit.run(_scan, rows, rows.dtype.type(1), counts, flags)
     if flags.any():
         return False, None
     return True, torch.from_numpy(counts.sum(0))

@@ -409,14 +409,14 @@ def test_mode_context() -> None:
 def test_compiled_scan_equals_torch_scan(p: float, monkeypatch: pytest.MonkeyPatch) -> None:
     """The numba scan (event_scan) and the torch scan (nonzero, searchsorted) make the same
     bags, so the event path's outputs are bitwise equal either way."""
-    from neurosim.core import kernels_cpu
+    from neurosim.core import jit
 
     g = torch.Generator().manual_seed(int(p * 1000))
     layer = Linear(37, 300)
     x = _spikes(g, (6, 9, 37), p)
     with torch.no_grad(), event.mode("event"):
         compiled = layer(x)
-        monkeypatch.setattr(kernels_cpu, "numba", None)
+        monkeypatch.setattr(jit, "numba", None)
         fallback = layer(x)
     assert torch.equal(compiled, fallback)
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import torch
 
+import neurosim.core.jit as jit
 import neurosim.core.kernels as kernels
 import neurosim.core.kernels_cpu as kernels_cpu
 from neurosim.core import LIF, RecurrentLIF
@@ -122,7 +123,7 @@ def test_backward_reuses_membrane_only_when_safe() -> None:
 
 
 def test_compiled_needs_numba(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kernels_cpu, "numba", None)
+    monkeypatch.setattr(jit, "numba", None)
     p = LIFParams(torch.tensor(0.9), torch.tensor(1.0))
     with pytest.raises(ValueError, match="numba is not installed"):
         lif_fused(torch.rand(3, 2, 2), None, p, get("atan"), compiled=True)
@@ -131,7 +132,7 @@ def test_compiled_needs_numba(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _lif_sum(x: torch.Tensor, queue: Any) -> None:
-    queue.put((float(LIF.from_beta(0.9, v_th=0.3)(x)[0].sum()), kernels_cpu.usable()))
+    queue.put((float(LIF.from_beta(0.9, v_th=0.3)(x)[0].sum()), jit.usable()))
 
 
 @pytest.mark.skipif(
@@ -168,8 +169,8 @@ import sys
 sys.modules["numba"] = None  # import numba -> ImportError
 import torch
 import neurosim as ns
-from neurosim.core import kernels_cpu
-assert not kernels_cpu.available() and not kernels_cpu.usable()
+from neurosim.core import jit
+assert not jit.available() and not jit.usable()
 torch.manual_seed(0)
 lif = ns.LIF.from_beta(0.9, v_th=0.5)
 net = ns.Sequential(ns.Linear(20, 400), lif, ns.Linear(400, 3), ns.LIF())
