@@ -200,6 +200,22 @@ def _mean_std(v: list[float]) -> tuple[float, float]:
     return float(t.mean()), float(t.std()) if len(v) > 1 else 0.0
 
 
+def _pruned_table(
+    table: dict[str, dict[float, list[float]]], title: str, key: str, fmt: str
+) -> list[str]:
+    """A markdown table of ``key`` after pruning → after fine-tuning, per method and fraction."""
+    lines = [title, "", "| method | " + " | ".join(f"{f:.0%}" for f in FRACTIONS) + " |"]
+    lines.append("|---|" + "---|" * len(FRACTIONS))
+    for name in ("spectral", "magnitude"):
+        cells = []
+        for f in FRACTIONS:
+            p, _ = _mean_std(table[f"{name}|{key}_pruned"][f])
+            q, _ = _mean_std(table[f"{name}|{key}_finetuned"][f])
+            cells.append(f"{p:{fmt}} → {q:{fmt}}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def write_markdown(models: list[dict[str, Any]], args: argparse.Namespace, minutes: float) -> str:
     summary = summarise(models)
     lines = [
@@ -251,35 +267,21 @@ def write_markdown(models: list[dict[str, Any]], args: argparse.Namespace, minut
         if kind == "snn":
             e0, _ = _mean_std([float(m["energy_nj"]) for m in models if m["model"] == kind])
             s0, _ = _mean_std([float(m["spikes"]) for m in models if m["model"] == kind])
-            lines += [
+            lines += _pruned_table(
+                table,
                 f"SNN energy per inference on `{PROFILE}` (nJ), unpruned {e0:.2f} "
                 "(pruned → after fine-tuning):",
-                "",
-                "| method | " + " | ".join(f"{f:.0%}" for f in FRACTIONS) + " |",
-                "|---|" + "---|" * len(FRACTIONS),
-            ]
-            for name in ("spectral", "magnitude"):
-                cells = []
-                for f in FRACTIONS:
-                    p, _ = _mean_std(table[f"{name}|energy_nj_pruned"][f])
-                    q, _ = _mean_std(table[f"{name}|energy_nj_finetuned"][f])
-                    cells.append(f"{p:.2f} → {q:.2f}")
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
-            lines += [
-                "",
+                "energy_nj",
+                ".2f",
+            )
+            lines.append("")
+            lines += _pruned_table(
+                table,
                 f"Spikes per inference of the recurrent layer, unpruned {s0:.0f} (pruned → "
                 "after fine-tuning):",
-                "",
-                "| method | " + " | ".join(f"{f:.0%}" for f in FRACTIONS) + " |",
-                "|---|" + "---|" * len(FRACTIONS),
-            ]
-            for name in ("spectral", "magnitude"):
-                cells = []
-                for f in FRACTIONS:
-                    p, _ = _mean_std(table[f"{name}|spikes_pruned"][f])
-                    q, _ = _mean_std(table[f"{name}|spikes_finetuned"][f])
-                    cells.append(f"{p:.0f} → {q:.0f}")
-                lines.append(f"| {name} | " + " | ".join(cells) + " |")
+                "spikes",
+                ".0f",
+            )
             lines.append("")
     return "\n".join(lines)
 
