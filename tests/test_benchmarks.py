@@ -69,3 +69,24 @@ def test_quick_suite_writes_results(tmp_path: Path) -> None:
             assert f"| {case['name']} |" in md
     assert "Energy counting" in md
     assert "Goals:" in md
+
+
+def test_probe_scan_and_count_run() -> None:
+    """The in-process probes behind figures in docstrings run (numbers not checked)."""
+    out = []
+    for what in ("scan", "count", "nonsense"):
+        proc = subprocess.run(
+            [sys.executable, "-m", "benchmarks.probe", what],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        out.append(proc)
+    assert out[0].returncode == 0, out[0].stderr
+    assert "compiled" in out[0].stdout
+    assert out[1].returncode == 0, out[1].stderr
+    assert "ns.energy.count" in out[1].stdout
+    assert out[2].returncode != 0
+    assert "python -m benchmarks.probe steps" in out[2].stderr

@@ -3,9 +3,12 @@
 A fresh ``[T, B, ...]`` buffer costs a page fault per 4 KiB the first time it is written:
 glibc hands buffers above its mmap threshold back to the OS when they are freed (and trims
 the heap top), so a training step that allocates the same few large buffers every time pays
-for them every time — measured here at ~0.8 µs per fault, 2.5 ms for one ``[25, 128, 1000]``
-float32 buffer, as much as the LIF kernel itself. Per-step libraries allocate small buffers
-that glibc recycles; whole-sequence kernels need a pool.
+for them every time — measured here at ~0.75 µs per fault, ~2.3 ms for one ``[25, 128,
+1000]`` float32 buffer (3,125 faults), half the LIF layer's whole training step
+(``python -m benchmarks.probe steps neuron_train 0 neurosim 30`` on commit ``dd9676b``,
+before this pool: steps of 3.7–4.2 ms without faults, 6.0–6.7 ms with 3,093–3,125).
+Per-step libraries allocate small buffers that glibc recycles; whole-sequence kernels need a
+pool.
 
 ``take(shape, dtype)`` returns a tensor backed by a block from the pool (or a new one). The
 tensor owns the block through a numpy array; when the last tensor or view using it is

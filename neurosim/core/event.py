@@ -51,30 +51,34 @@ table ``Wᵀ`` (``[in, out]``, 0.3 ms to make for 784×1000: made once per call,
 ``Sequential.forward`` streaming its chunks, see :func:`reuse_tables`), and the bias is
 added once. Without numba, ``nonzero`` on the float bits viewed as integers gives flat
 indices sorted by row, and a ``searchsorted`` the bag offsets (scan of ``[3200, 784]`` at
-density 0.02: 1.23 ms, against 0.72 ms compiled). Rejected alternatives (at
-densities 0.5/0.1/0.02/0.005 on an earlier version, ms 136/11.4/5.7/4.5): ``torch.sparse.mm``
-with a CSR view of the spikes 195/18.4/7.0/5.2, COO ``sparse.addmm`` 785/157/35/11,
-``embedding_bag`` on the strided ``W.t()`` 800/159/37/13, gathering the active rows for
-``index_add_`` (an ``nnz × out`` matrix: 1 GB at density 0.1), and a compiled loop adding the
-table rows itself (784→1000 at 0.02/0.1/0.2: 2.8/8.5/15.9 ms, against 2.7/7.3/13.2 ms for
-the compiled scan with ``embedding_bag``).
-Input ``[25, 128, in]``, dense / event ms and their ratio (2026-11-29, compiled scan):
+density 0.02: 1.35 ms, against 0.78 ms compiled; ``python -m benchmarks.probe scan``).
+Rejected alternatives (at densities 0.5/0.1/0.02/0.005 on an earlier version, ms
+136/11.4/5.7/4.5): ``torch.sparse.mm`` with a CSR view of the spikes 195/18.4/7.0/5.2, COO
+``sparse.addmm`` 785/157/35/11, ``embedding_bag`` on the strided ``W.t()`` 800/159/37/13,
+gathering the active rows for ``index_add_`` (an ``nnz × out`` matrix: 1 GB at density 0.1),
+and a compiled loop adding the table rows itself (a prototype, not kept: no faster than
+``embedding_bag`` at 0.02 and slower at 0.1 and 0.2 for 784→1000).
+
+Input ``[25, 128, in]``, dense / event ms and their ratio (``python -m benchmarks.probe
+event``, 2026-11-29, compiled scan):
 
 =========  ==============  ==============  ==============  ==============  ==============
 density    784→1000        784→300         784→100         784→30          1000→10
 =========  ==============  ==============  ==============  ==============  ==============
-0.5        23.7/39.5 1.67  7.39/13.4 1.82  2.59/7.96 3.08  1.36/6.27 4.61  0.77/7.90 10.2
-0.3        23.9/22.0 0.92  7.53/7.28 0.97  2.61/4.92 1.89  1.39/4.22 3.03  0.77/5.25 6.79
-0.2        23.4/13.2 0.57  7.58/5.03 0.66  2.58/3.41 1.32  1.37/2.90 2.12  0.78/3.66 4.67
-0.1        23.4/7.34 0.31  7.52/2.82 0.38  2.64/1.99 0.75  1.38/1.74 1.26  (noisy)
-0.05       23.5/4.63 0.20  7.79/1.88 0.24  2.65/1.29 0.49  1.39/1.17 0.84  (noisy)
-0.02       23.4/2.73 0.12  7.76/1.20 0.15  2.65/0.88 0.33  1.39/0.81 0.58  0.77/0.97 1.26
+0.5        22.8/40.9 1.79  7.53/13.9 1.84  2.81/8.26 2.94  1.40/6.62 4.74  0.77/7.77 10.1
+0.3        22.9/22.0 0.96  7.47/7.33 0.98  2.79/5.27 1.89  1.42/4.28 3.00  1.78/5.15 2.90
+0.2        23.0/14.2 0.62  7.49/5.09 0.68  2.80/3.58 1.28  1.36/2.93 2.16  1.82/3.59 1.97
+0.1        23.1/7.88 0.34  7.47/3.03 0.41  2.61/2.06 0.79  1.36/1.75 1.29  1.77/2.10 1.19
+0.05       22.6/4.95 0.22  7.55/1.96 0.26  2.71/1.36 0.50  1.36/1.17 0.86  1.80/1.40 0.78
+0.02       22.9/3.15 0.14  7.53/1.35 0.18  2.77/0.96 0.34  1.34/0.83 0.62  1.80/0.99 0.55
 =========  ==============  ==============  ==============  ==============  ==============
 
+The dense 1000→10 product takes either ~0.77 or ~1.8 ms (both seen from run to run).
 The event path pays a scan of the input that the matmul amortises over ``out`` outputs, so
-narrow layers need sparser input: crossovers ≈0.32 (1000 outputs), ≈0.3 (300), ≈0.14 (100),
-≈0.06 (30), below 0.02 (10). The default ``LINEAR_THRESHOLD · out / (out +
-LINEAR_HALF_OUT)`` (0.26, 0.19, 0.11, 0.045, 0.017 for these widths) stays below each.
+narrow layers need sparser input: crossovers ≈0.3 (1000 and 300 outputs), ≈0.14 (100),
+≈0.06 (30), and for 10 outputs ≈0.07 against the slower dense time, below 0.02 against the
+faster. The default ``LINEAR_THRESHOLD · out / (out + LINEAR_HALF_OUT)`` (0.26, 0.19, 0.11,
+0.045, 0.017 for these widths) stays below the first four and near the last.
 Deciding in auto mode costs one ``sum`` over the input (~0.06 ms) when it falls back to dense.
 
 Conv2d. Each active input ``(n, c, iy, ix)`` and kernel tap ``(ky, kx)`` contributes
@@ -191,8 +195,8 @@ def default_threshold(layer: nn.Module) -> float:
 
     Linear: ``LINEAR_THRESHOLD · out / (out + LINEAR_HALF_OUT)``. The event path pays a
     scan of the input (``O(in)`` per row) that the dense matmul amortises over ``out``
-    outputs, so narrow layers need sparser input to win (measured crossovers: ≈0.32 for
-    784→1000, ≈0.3 for 784→300, ≈0.14 for 784→100, ≈0.06 for 784→30, < 0.02 for 1000→10).
+    outputs, so narrow layers need sparser input to win (measured crossovers: ≈0.3 for
+    784→1000 and 784→300, ≈0.14 for 784→100, ≈0.06 for 784→30, 0.02–0.07 for 1000→10).
     Conv2d: :data:`CONV2D_THRESHOLD` for stride 1, ≥ :data:`CONV2D_MIN_OUT` output channels
     per group and ≥ :data:`CONV2D_MIN_FAN_IN` inputs per output, else 0: smaller or strided
     convs were at best even with the dense conv at density 0.005. Other layers: 0.

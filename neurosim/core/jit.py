@@ -10,8 +10,10 @@ Forked processes. numba's default threading layer here is GNU OpenMP, which abor
 child that runs a parallel function once the parent has ("fork() called from a process
 already using GNU OpenMP"). A child forked after a compiled loop ran on that layer is marked
 unusable, and callers take their torch paths there (``usable``). numba's fork-safe layers
-were measured slower: its work queue took 10.8 ms where OpenMP took 7.3 ms for the
-sparse-inference benchmark step, whose chunks make many short calls.
+were measured slower: its work queue took 10.35 ms where OpenMP took 7.69 ms for the
+sparse-inference benchmark step, whose chunks make many short calls (``python -m
+benchmarks.probe steps sparse_infer 2 neurosim 30``, with ``NUMBA_THREADING_LAYER=workqueue``
+for the work queue).
 
 Without numba (it is a dependency; this keeps torch-only use working) the decorators leave
 the functions as they are and ``usable()`` is false.
